@@ -1,0 +1,46 @@
+"""The ``attn`` command: one subcommand per module, imported only when used.
+
+Each module named in ``COMMANDS`` provides ``configure(parser)`` (adds its
+arguments) and ``run(args) -> int`` (the exit status). Importing lazily keeps
+``attn train`` free of notebook dependencies on a bare PyTorch machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "doctor": ("utils.doctor", "check the environment: Python, torch, device, versions, data cache"),
+    "release": ("utils.notebooks.release", "write chapters/ from solutions/ (exercise stubs)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="attn", description="Attention, Step by Step: course tools")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        # only the help line here: a command's own arguments are added in main()
+        subparsers.add_parser(name, help=help_text)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv or argv[0] not in COMMANDS:
+        parser.parse_args(argv)  # --help, or an error that lists the commands
+        parser.print_help()
+        return 0
+    name = argv[0]
+    module = importlib.import_module(COMMANDS[name][0])
+    sub = argparse.ArgumentParser(prog=f"attn {name}", description=COMMANDS[name][1])
+    module.configure(sub)
+    args = sub.parse_args(argv[1:])
+    return int(module.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
