@@ -1,0 +1,90 @@
+"""The exercise checker: verdicts, hidden cases, stubs, mutation, and every chapter's references."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import pytest
+import torch
+
+import utils.checks
+from utils.checks import ExerciseFailed, check, get_exercise, judge, load_chapter, run_case
+
+
+def chapters_with_checks() -> list[int]:
+    return sorted(int(info.name[2:]) for info in pkgutil.iter_modules(utils.checks.__path__)
+                  if info.name.startswith("ch") and info.name[2:].isdigit())
+
+
+@pytest.mark.parametrize("chapter", chapters_with_checks())
+def test_every_reference_passes_its_own_cases(chapter):
+    exercises = load_chapter(chapter)
+    assert len(exercises) >= 3, f"chapter {chapter} needs at least three exercises"
+    for exercise in exercises:
+        assert any(case.hidden for case in exercise.cases), f"{exercise.id} has no hidden case"
+        assert any(not case.hidden for case in exercise.cases), f"{exercise.id} shows no case"
+        for case in exercise.cases:
+            assert judge(exercise, case, run_case(exercise, exercise.reference, case)) is None
+
+
+def test_correct_answer_prints_one_line(capsys):
+    from utils.attention import length_mask
+
+    check("1.1", length_mask)
+    out = capsys.readouterr().out
+    assert out.strip() == "Exercise 1.1: correct (4 cases, 2 of them hidden). 2 points."
+
+
+def test_stub_gets_a_friendly_message_not_an_error(capsys):
+    def stub(*args):
+        raise NotImplementedError()
+
+    check("1.2", stub)
+    assert "Exercise 1.2: not implemented yet" in capsys.readouterr().out
+
+
+def test_wrong_answer_names_the_first_failing_case_and_a_hint():
+    def no_zero_rows(scores, valid_lens):  # NaN on the hidden fully-masked case
+        lengths = valid_lens if valid_lens.dim() == 2 else valid_lens[:, None].expand(scores.shape[:-1])
+        keep = torch.arange(scores.shape[-1]) < lengths[..., None]
+        return torch.softmax(scores.masked_fill(~keep, float("-inf")), dim=-1)
+
+    with pytest.raises(ExerciseFailed) as failure:
+        check("1.2", no_zero_rows)
+    message = str(failure.value)
+    assert "valid_lens=tensor([0, 3])" in message and "(a hidden case)" in message
+    assert "NaN" in message and "Hint:" in message
+    assert failure.value._render_traceback_() == [f"\x1b[31m{message}\x1b[0m"]
+
+
+def test_mutating_the_input_fails_even_with_the_right_values():
+    def in_place(X, valid_len, value=0.0):
+        mask = torch.arange(X.shape[1])[None, :] < valid_len[:, None]
+        X[~mask] = value
+        return X
+
+    with pytest.raises(ExerciseFailed, match="changed its input"):
+        check("1.4", in_place)
+
+
+def test_learner_errors_are_reported_not_raised():
+    with pytest.raises(ExerciseFailed, match="your code raised ZeroDivisionError"):
+        check("1.3", lambda x: 1 / 0)
+
+
+def test_wrong_shape_is_explained():
+    with pytest.raises(ExerciseFailed, match=r"shape \(2, 3\); expected \(2, 4\)"):
+        check("1.1", lambda valid_lens, num_keys: torch.ones(len(valid_lens), 3, dtype=torch.bool))
+
+
+@pytest.mark.parametrize(("bad_id", "message"), [("1", "look like '1.2'"), ("1.9", "no exercise '1.9'"),
+                                                  ("99.1", "chapter 99 has no exercises")])
+def test_unknown_exercise_ids(bad_id, message):
+    with pytest.raises(ValueError, match=message):
+        get_exercise(bad_id)
+
+
+def test_chapter_modules_import_cleanly():
+    for chapter in chapters_with_checks():
+        importlib.import_module(f"utils.checks.ch{chapter:02d}")

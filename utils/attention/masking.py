@@ -1,0 +1,92 @@
+"""Masks over the key axis, and the masked softmax every attention layer uses.
+
+Shapes: ``scores`` is ``(..., queries, keys)``; ``valid_lens`` is ``(batch,)`` (one
+length per sequence, shared by all its queries) or ``(batch, queries)`` (one
+length per query), where ``batch`` is the product of the leading axes of
+``scores`` except the last two, or the first axis when there are more (heads).
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def length_mask(valid_lens: torch.Tensor, num_keys: int) -> torch.Tensor:
+    """``(*valid_lens.shape, num_keys)`` bool: True where ``position < valid_len``."""
+    positions = torch.arange(num_keys, device=valid_lens.device)
+    return positions < valid_lens.unsqueeze(-1)
+
+
+def _check_valid_lens(scores: torch.Tensor, valid_lens: torch.Tensor) -> torch.Tensor:
+    """Validate ``valid_lens`` against ``scores`` and broadcast it to ``scores.shape[:-1]``."""
+    if not torch.is_tensor(valid_lens):
+        raise TypeError(f"valid_lens must be a torch.Tensor or None; got {type(valid_lens).__name__}")
+    if valid_lens.is_floating_point() or valid_lens.is_complex() or valid_lens.dtype == torch.bool:
+        raise TypeError(f"valid_lens must hold integers; got dtype {valid_lens.dtype}")
+    if scores.dim() < 2:
+        raise ValueError(
+            f"scores must have shape (batch, queries, keys) or (batch, keys); got shape {tuple(scores.shape)}"
+        )
+    batch, queries, num_keys = scores.shape[0], scores.shape[-2], scores.shape[-1]
+    if valid_lens.dim() == 1:
+        if valid_lens.shape[0] != batch:
+            raise ValueError(
+                f"valid_lens of shape {tuple(valid_lens.shape)} must have one length per sequence, "
+                f"shape ({batch},), for scores of shape {tuple(scores.shape)}"
+            )
+    elif valid_lens.dim() == 2 and scores.dim() >= 3:
+        if tuple(valid_lens.shape) != (batch, queries):
+            raise ValueError(
+                f"valid_lens of shape {tuple(valid_lens.shape)} must be (batch, queries) = "
+                f"({batch}, {queries}) for scores of shape {tuple(scores.shape)}"
+            )
+    else:
+        raise ValueError(
+            f"valid_lens must have shape (batch,) or (batch, queries); got shape {tuple(valid_lens.shape)}"
+        )
+    if valid_lens.numel():
+        low, high = int(valid_lens.min()), int(valid_lens.max())
+        if low < 0:
+            raise ValueError(f"valid_lens must be >= 0; got a length of {low}")
+        if high > num_keys:
+            raise ValueError(
+                f"valid_lens must be <= the number of keys ({num_keys}, the last axis of scores); "
+                f"got a length of {high}"
+            )
+    valid_lens = valid_lens.to(scores.device)
+    # (batch,) -> (batch, 1, ..., 1) or (batch, queries) -> (batch, 1, ..., queries),
+    # then broadcast over any middle axes such as heads
+    if valid_lens.dim() == 1:
+        valid_lens = valid_lens.reshape(batch, *([1] * (scores.dim() - 2)))
+    else:
+        valid_lens = valid_lens.reshape(batch, *([1] * (scores.dim() - 3)), queries)
+    return valid_lens.expand(scores.shape[:-1])
+
+
+def masked_softmax(scores: torch.Tensor, valid_lens: torch.Tensor | None = None) -> torch.Tensor:
+    """Softmax over the last axis that gives zero weight to keys at or beyond ``valid_lens``.
+
+    Args:
+        scores: ``(batch, queries, keys)`` (or any ``(batch, ..., queries, keys)``, e.g. heads).
+        valid_lens: ``None`` (no mask), ``(batch,)``, or ``(batch, queries)``; integers in
+            ``[0, keys]``. A length of 0 masks the whole row.
+
+    Returns:
+        Weights with the shape and dtype of ``scores``; each row sums to 1 over its valid
+        keys, and a fully masked row is all zeros (never NaN). ``scores`` is not modified.
+    """
+    if not torch.is_tensor(scores):
+        raise TypeError(f"scores must be a torch.Tensor; got {type(scores).__name__}")
+    if not scores.is_floating_point():
+        raise TypeError(f"scores must be floating point; got dtype {scores.dtype}")
+    if valid_lens is None:
+        return torch.softmax(scores, dim=-1)
+    keep = length_mask(_check_valid_lens(scores, valid_lens), scores.shape[-1])
+    # -inf (not a large negative number) so masked keys get exactly zero weight in
+    # every dtype; masked_fill returns a new tensor, the caller's scores stay intact
+    filled = scores.masked_fill(~keep, float("-inf"))
+    # a fully masked row would be softmax(-inf, ..., -inf) = NaN, in the forward pass
+    # and in the gradient: give it finite scores, then zero its weights below
+    fully_masked = ~keep.any(dim=-1, keepdim=True)
+    filled = filled.masked_fill(fully_masked, 0.0)
+    return torch.softmax(filled, dim=-1).masked_fill(~keep, 0.0)

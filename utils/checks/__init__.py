@@ -1,0 +1,34 @@
+"""Auto-checked exercises: ``check("1.2", my_answer)`` in a notebook.
+
+Each chapter's exercises live in ``utils/checks/chNN.py`` and are loaded on first use.
+"""
+
+from utils.checks.compare import compare_tensors, compare_values, tolerance
+from utils.checks.core import (
+    Case,
+    Exercise,
+    ExerciseFailed,
+    Outcome,
+    check,
+    get_exercise,
+    judge,
+    load_chapter,
+    register,
+    run_case,
+)
+
+__all__ = [
+    "Case",
+    "Exercise",
+    "ExerciseFailed",
+    "Outcome",
+    "check",
+    "compare_tensors",
+    "compare_values",
+    "get_exercise",
+    "judge",
+    "load_chapter",
+    "register",
+    "run_case",
+    "tolerance",
+]

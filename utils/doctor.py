@@ -1,0 +1,103 @@
+"""``attn doctor``: is this environment the one the course is tested in?"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import tomllib
+from importlib import metadata
+from pathlib import Path
+
+import torch
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def locked_versions(lock_path: Path) -> dict[str, str]:
+    """``{package: version}`` from ``uv.lock`` (registry packages only, not the course itself)."""
+    with open(lock_path, "rb") as handle:
+        lock = tomllib.load(handle)
+    return {package["name"]: package["version"] for package in lock.get("package", [])
+            if "registry" in package.get("source", {})}
+
+
+def _normalize(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def installed_versions() -> dict[str, str]:
+    return {_normalize(dist.metadata["Name"]): dist.version for dist in metadata.distributions()}
+
+
+def version_drift(locked: dict[str, str], installed: dict[str, str]) -> list[str]:
+    """Packages installed at another version than the lock's (a local tag such as +cu130 is fine)."""
+    drift = []
+    for name, version in sorted(locked.items()):
+        have = installed.get(_normalize(name))
+        if have is not None and have.split("+")[0] != version:
+            drift.append(f"{name} {have} (lock: {version})")
+    return drift
+
+
+def data_cache_line() -> str:
+    folder = os.environ.get("COURSE_DATA_DIR")
+    source = "$COURSE_DATA_DIR" if folder else "default"
+    if not folder:
+        try:
+            import pooch
+        except ImportError:
+            return "data cache: pooch is not installed"
+        folder = str(pooch.os_cache("attention-step-by-step"))
+    present = Path(folder, "fra-eng.zip").exists()
+    return f"data cache: {folder} ({source}); fra-eng.zip {'present' if present else 'not downloaded yet'}"
+
+
+def report() -> tuple[list[str], list[str]]:
+    """(lines to print, problems found)."""
+    lines, problems = [], []
+    lines.append(f"python: {platform.python_version()} ({sys.executable})")
+    if sys.version_info[:2] != (3, 11):
+        problems.append("the course is tested on Python 3.11")
+    lines.append(f"platform: {platform.platform()}")
+    cuda = torch.cuda.is_available()
+    lines.append(f"torch: {torch.__version__} (CUDA build: {torch.version.cuda or 'none'})")
+    if cuda:
+        names = [torch.cuda.get_device_name(index) for index in range(torch.cuda.device_count())]
+        lines.append(f"device: cuda ({', '.join(names)}); bf16: {torch.cuda.is_bf16_supported()}")
+    else:
+        lines.append(f"device: cpu ({os.cpu_count()} cores); no CUDA device, notebooks use the cpu profile")
+    lines.append(f"COURSE_PROFILE: {os.environ.get('COURSE_PROFILE') or '(unset: gpu with CUDA, else cpu)'}")
+    try:
+        from d2l import torch as d2l  # noqa: F401
+
+        lines.append(f"d2l: {metadata.version('d2l')} (imports)")
+    except Exception as error:  # any import failure is what doctor is for
+        lines.append(f"d2l: cannot be imported ({type(error).__name__}: {error})")
+        problems.append("d2l does not import")
+    lock_path = PROJECT_ROOT / "uv.lock"
+    if lock_path.exists():
+        locked = locked_versions(lock_path)
+        drift = version_drift(locked, installed_versions())
+        lines.append(f"versions vs uv.lock: {len(locked)} locked, {len(drift)} differ")
+        lines += [f"  differs: {item}" for item in drift]
+        if drift:
+            problems.append(f"{len(drift)} packages differ from uv.lock (run `make env` or `uv sync --frozen`)")
+    else:
+        lines.append("versions vs uv.lock: no uv.lock beside the package (installed without the repo)")
+    lines.append(data_cache_line())
+    return lines, problems
+
+
+def configure(parser) -> None:  # no options
+    pass
+
+
+def run(args) -> int:
+    lines, problems = report()
+    print("\n".join(lines))
+    if problems:
+        print("problems:\n" + "\n".join(f"  - {problem}" for problem in problems))
+        return 1
+    print("all good")
+    return 0

@@ -1,0 +1,1 @@
+"""Notebook tooling: release (exercise stubs), execution, grading."""
