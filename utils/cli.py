@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("utils.doctor", "check the environment: Python, torch, device, versions, data cache"),
     "release": ("utils.notebooks.release", "write chapters/ from solutions/ (exercise stubs)"),
     "data": ("utils.data.command", "where the fra-eng corpus is, whether it verifies, its statistics"),
+    "bench-attention": ("utils.bench_attention", "time naive masked-softmax attention vs fused SDPA by length"),
 }
 
 

@@ -1,0 +1,48 @@
+"""The attention benchmark: its smoke size runs and prints a table with a row per length."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import torch
+
+from utils.bench_attention import COLUMNS, SMOKE_LENGTHS, Row, format_table, run_benchmark
+from utils.cli import COMMANDS
+
+
+def table_rows(stdout: str) -> tuple[list[str], list[list[str]]]:
+    lines = [line for line in stdout.splitlines() if line.startswith("|")]
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
+    return header, rows
+
+
+def test_script_smoke_prints_a_row_per_length(root):
+    result = subprocess.run([sys.executable, "benchmarks/attention.py", "--smoke", "--repeats", "1"],
+                            cwd=root, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    header, rows = table_rows(result.stdout)
+    assert header == list(COLUMNS)
+    cpu_rows = [row for row in rows if row[0] == "cpu"]
+    assert [int(row[2]) for row in cpu_rows] == list(SMOKE_LENGTHS)
+    expected_devices = 2 if torch.cuda.is_available() else 1
+    assert len(rows) == expected_devices * len(SMOKE_LENGTHS)
+    for row in rows:
+        naive, sdpa, ratio = (float(cell) for cell in row[3:])
+        assert naive > 0 and sdpa > 0
+        assert abs(ratio - naive / sdpa) <= 0.01 * ratio + 0.01  # rounding of the printed times
+
+
+def test_attn_command_is_registered_and_runs():
+    assert COMMANDS["bench-attention"][0] == "utils.bench_attention"
+    from utils.cli import main
+
+    assert main(["bench-attention", "--lengths", "8", "--repeats", "1", "--device", "cpu"]) == 0
+
+
+def test_run_benchmark_and_table_in_process():
+    rows = run_benchmark([8, 12], [torch.device("cpu")], batch=1, heads=1, head_size=4, repeats=1)
+    assert [(row.device, row.length) for row in rows] == [("cpu", 8), ("cpu", 12)]
+    table = format_table([Row("cpu", "float32", 8, 2.0, 0.5)])
+    assert table.splitlines()[-1] == "| cpu | float32 | 8 | 2.000 | 0.500 | 4.00 |"
