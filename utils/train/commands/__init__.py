@@ -1,0 +1,31 @@
+"""The ``attn train``, ``attn translate`` and ``attn evaluate`` subcommands (one module each).
+
+Each module has ``configure(parser)`` and ``run(args) -> int``, as ``utils.cli`` expects.
+Shared here: the device and thread options and error printing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_device_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when available)")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="CPU threads for torch (default: torch's choice)")
+
+
+def apply_threads(threads: int | None) -> None:
+    import torch
+
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"--threads must be >= 1; got {threads}")
+        torch.set_num_threads(threads)
+
+
+def fail(command: str, message: str, status: int = 1) -> int:
+    """Print ``attn COMMAND: error: message`` to stderr and return the exit status."""
+    print(f"attn {command}: error: {message}", file=sys.stderr)
+    return status

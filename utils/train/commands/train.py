@@ -1,0 +1,192 @@
+"""``attn train``: train the translator (a profile's preset, adjusted by options), checkpoint, resume.
+
+    attn train --profile cpu --out runs/cpu
+    attn train --profile smoke --steps 200 --checkpoint-every 50 --out runs/s
+    attn train --profile smoke --out runs/s --resume        # continue after a crash
+    attn train --profile gpu --data fra-eng --decoder bahdanau
+    torchrun --nproc_per_node=2 -m utils.cli train --profile gpu --out runs/ddp
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from utils.train.commands import add_device_options, apply_threads, fail
+
+# options that change the model or the data: a resumed run must not change them
+_MODEL_OPTIONS = ("decoder", "embed_size", "num_hiddens", "num_layers", "dropout", "bidirectional",
+                  "attention")
+_DATA_OPTIONS = ("data", "generated", "max_pairs", "data_seed", "min_freq")
+# options of TrainConfig that may change on --resume (the rest would break "same as uninterrupted")
+_RESUMABLE_TRAIN_OPTIONS = ("steps", "log_every", "checkpoint_every", "eval_every", "eval_sentences")
+_TRAIN_OPTIONS = ("steps", "batch_size", "lr", "weight_decay", "clip_norm", "warmup_steps", "log_every",
+                  "checkpoint_every", "eval_every", "eval_sentences", "seed", "amp", "max_len")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = __doc__.split("\n", 2)[2]
+    parser.add_argument("--profile", choices=("smoke", "cpu", "gpu"),
+                        help="preset sizes: smoke (seconds), cpu (minutes, generated corpus), gpu (the "
+                             "real corpus); default: $COURSE_PROFILE, else gpu with CUDA, else cpu")
+    parser.add_argument("--out", metavar="DIR",
+                        help="folder for checkpoint.pt and metrics.json (default: runs/PROFILE-DECODER)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from DIR/checkpoint.pt (same model, data and order); starts "
+                             "from scratch when there is none")
+
+    data = parser.add_argument_group("data (default: the profile's)")
+    source = data.add_mutually_exclusive_group()
+    source.add_argument("--data", metavar="PATH",
+                        help="a local fra.txt or fra-eng.zip, or 'fra-eng' for the downloaded corpus")
+    source.add_argument("--generated", type=int, metavar="N", help="N pairs of the offline generated corpus")
+    data.add_argument("--max-pairs", type=int, metavar="N", help="keep the first N pairs of a real corpus")
+    data.add_argument("--data-seed", type=int, metavar="S", help="seed of the corpus generator and the split")
+    data.add_argument("--min-freq", type=int, metavar="K", help="vocabulary: keep tokens seen K times")
+
+    model = parser.add_argument_group("model (default: the profile's)")
+    model.add_argument("--decoder", choices=("luong", "bahdanau", "plain"), help="default: luong")
+    model.add_argument("--embed-size", type=int)
+    model.add_argument("--num-hiddens", type=int)
+    model.add_argument("--num-layers", type=int)
+    model.add_argument("--dropout", type=float)
+    model.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None)
+    model.add_argument("--attention", choices=("general", "dot"), help="Luong score")
+
+    training = parser.add_argument_group("training (default: the profile's)")
+    training.add_argument("--steps", type=int)
+    training.add_argument("--batch-size", type=int, help="pairs per batch per process")
+    training.add_argument("--lr", type=float, help="peak learning rate of AdamW")
+    training.add_argument("--weight-decay", type=float)
+    training.add_argument("--clip-norm", type=float, help="gradient norm clip (0: off)")
+    training.add_argument("--warmup-steps", type=int)
+    training.add_argument("--log-every", type=int, metavar="STEPS")
+    training.add_argument("--checkpoint-every", type=int, metavar="STEPS", help="0: only at the end")
+    training.add_argument("--eval-every", type=int, metavar="STEPS", help="valid BLEU (0: only at the end)")
+    training.add_argument("--eval-sentences", type=int, metavar="N", help="valid pairs for BLEU (0: none)")
+    training.add_argument("--max-len", type=int, metavar="TOKENS", help="skip longer training pairs")
+    training.add_argument("--amp", choices=("bf16", "off"), help="bf16 autocast on CUDA")
+    training.add_argument("--seed", type=int, help="model init, dropout and data order")
+    training.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_device_options(parser)
+
+
+def _given(args, names) -> dict:
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+
+def _data_spec(args, default):
+    from utils.train.config import DataSpec
+
+    values = dataclasses.asdict(default)
+    if args.generated is not None:
+        values.update(source="generated", num_pairs=args.generated, path=None)
+    elif args.data is not None:
+        is_download = args.data == "fra-eng" and not Path(args.data).exists()
+        if not is_download and not Path(args.data).expanduser().exists():
+            raise ValueError(f"--data {args.data}: no such file (give a fra.txt / fra-eng.zip, or 'fra-eng')")
+        values.update(source="fra-eng" if is_download else "file", path=None if is_download else args.data)
+    if args.max_pairs is not None:
+        values["max_pairs"] = args.max_pairs
+    if args.data_seed is not None:
+        values["seed"] = args.data_seed
+    if args.min_freq is not None:
+        values["min_freq"] = args.min_freq
+    return DataSpec(**values)
+
+
+def _configs(args, profile: str, checkpoint: dict | None):
+    """``(ModelConfig, TrainConfig, DataSpec)`` from the preset (or the checkpoint) and the options."""
+    from utils.seq2seq import ModelConfig
+    from utils.train.config import DataSpec, TrainConfig, presets
+
+    if checkpoint is not None:
+        model_config = ModelConfig(**checkpoint["model_config"])
+        train_config = TrainConfig.from_dict(checkpoint["train_config"])
+        if checkpoint.get("data_spec") is None:
+            raise ValueError("the checkpoint has no data spec: it was not written by `attn train`")
+        spec = DataSpec.from_dict(checkpoint["data_spec"])
+        changed = {name: value for name, value in _given(args, _MODEL_OPTIONS).items()
+                   if getattr(model_config, name) != value}
+        changed.update({name: value for name, value in _given(args, _TRAIN_OPTIONS).items()
+                        if name not in _RESUMABLE_TRAIN_OPTIONS and getattr(train_config, name) != value})
+        if any(getattr(args, name) is not None for name in _DATA_OPTIONS):
+            if _data_spec(args, spec) != spec:
+                changed["data"] = "(other data options)"
+        if changed:
+            options = ", ".join(f"--{name.replace('_', '-')}" for name in changed)
+            raise ValueError(f"--resume continues the saved run; {options} differ(s) from it. "
+                             "Drop them, or train into a new --out folder")
+        train_values = {**dataclasses.asdict(train_config), **_given(args, _RESUMABLE_TRAIN_OPTIONS)}
+        return model_config, TrainConfig(**train_values), spec
+
+    model_config, train_config, spec = presets(profile, args.decoder or "luong")
+    model_config = ModelConfig(**{**dataclasses.asdict(model_config), **_given(args, _MODEL_OPTIONS)})
+    train_config = TrainConfig(**{**dataclasses.asdict(train_config), **_given(args, _TRAIN_OPTIONS)})
+    return model_config, train_config, _data_spec(args, spec)
+
+
+def run(args: argparse.Namespace) -> int:
+    from utils.data import CorpusUnavailable
+    from utils.runtime import choose_device, get_profile, seed_everything
+    from utils.seq2seq import build_model
+    from utils.train import distributed
+    from utils.train.checkpoint import CHECKPOINT_NAME, read_checkpoint
+    from utils.train.config import build_data
+    from utils.train.loop import TrainingDiverged, train
+
+    try:
+        apply_threads(args.threads)
+        profile = get_profile(args.profile)
+        out_dir = Path(args.out or f"runs/{profile}-{args.decoder or 'luong'}")
+        checkpoint_path = out_dir / CHECKPOINT_NAME
+        checkpoint = read_checkpoint(checkpoint_path) if args.resume and checkpoint_path.is_file() else None
+        model_config, train_config, spec = _configs(args, profile, checkpoint)
+        device = choose_device(args.device)
+    except (ValueError, FileNotFoundError) as error:
+        return fail("train", str(error), 2)
+
+    info = distributed.dist_info_from_env()
+    say = print if info.is_main else (lambda *a, **k: None)
+    if args.resume and checkpoint is None:
+        say(f"--resume: no checkpoint in {out_dir} yet; starting from scratch")
+    try:
+        seed_everything(train_config.seed)
+        data = build_data(spec, **({} if checkpoint is None else {
+            "src_vocab": _vocab(checkpoint["src_vocab"]), "tgt_vocab": _vocab(checkpoint["tgt_vocab"])}))
+        seed_everything(train_config.seed)
+        model = build_model(model_config, len(data.src_vocab), len(data.tgt_vocab), pad_id=data.src_vocab.pad)
+        num_parameters = sum(p.numel() for p in model.parameters())
+        say(f"profile {profile}: {spec.describe()} -> {data}")
+        say(f"model: {model_config.decoder} decoder, embed {model_config.embed_size}, hidden "
+            f"{model_config.num_hiddens} x {model_config.num_layers} layer(s), {num_parameters:,} parameters")
+        world = f" x {info.world_size} processes" if info.enabled else ""
+        resumed = f", resuming at step {checkpoint['step']}" if checkpoint is not None else ""
+        say(f"training: {train_config.steps} steps, batch {train_config.batch_size}{world}, lr "
+            f"{train_config.lr:g}, device {device}{resumed}; writing to {out_dir}")
+        metrics = train(model, data, train_config, out_dir, resume=args.resume, device=device,
+                        progress=not args.no_progress, data_spec=spec)
+    except TrainingDiverged as error:
+        return fail("train", str(error), 1)
+    except CorpusUnavailable as error:
+        return fail("train", str(error), 1)
+    except (ValueError, FileNotFoundError) as error:
+        return fail("train", str(error), 2)
+    finally:
+        distributed.shutdown()
+    bleu = metrics["valid_bleu"]
+    say(f"done: {metrics['steps']} steps in {metrics['wall_seconds']:.1f} s, "
+        f"{metrics['tokens_per_s']:,.0f} target tokens/s, final loss {metrics['final_loss']:.3f}"
+        + (f", valid sacreBLEU {bleu:.1f} (greedy)" if bleu is not None else ""))
+    say(f"checkpoint: {checkpoint_path}; metrics: {out_dir / 'metrics.json'}")
+    sys.stdout.flush()
+    return 0
+
+
+def _vocab(description: dict):
+    from utils.data import Vocab
+
+    return Vocab.from_dict(description)

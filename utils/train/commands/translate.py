@@ -1,0 +1,78 @@
+"""``attn translate``: English in, French out, from a trained checkpoint.
+
+    attn translate "I am cold." --checkpoint runs/cpu-luong
+    attn translate "She sees the cat." "We are late." --checkpoint runs/cpu-luong --beam 4
+    attn translate "I am cold." --checkpoint runs/cpu-luong --alignment
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from utils.train.commands import add_device_options, apply_threads, fail
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = __doc__.split("\n", 2)[2]
+    parser.add_argument("sentences", nargs="+", metavar="SENTENCE", help="English sentence(s)")
+    parser.add_argument("--checkpoint", required=True, metavar="PATH",
+                        help="a checkpoint.pt, or the --out folder of `attn train`")
+    parser.add_argument("--beam", type=int, default=1, metavar="K", help="beam size (1: greedy, default)")
+    parser.add_argument("--alignment", action="store_true",
+                        help="also print the attention weights: target tokens x source tokens")
+    parser.add_argument("--max-len", type=int, metavar="TOKENS", help="longest translation")
+    add_device_options(parser)
+
+
+def alignment_table(source_tokens: list[str], target_tokens: list[str], weights) -> str:
+    """A text table of ``weights (len(target_tokens), len(source_tokens))``, one row per target token.
+
+    Every row sums to 1 (one attention distribution per output token); the
+    largest weight of each row is marked with ``*``.
+    """
+    rows = weights.tolist()
+    if len(rows) != len(target_tokens) or any(len(row) != len(source_tokens) for row in rows):
+        raise ValueError(f"weights must have shape ({len(target_tokens)}, {len(source_tokens)}); "
+                         f"got {tuple(weights.shape)}")
+    width = max([5, *map(len, source_tokens)]) + 1
+    label = max([6, *map(len, target_tokens)])
+    lines = [" " * label + " " + "".join(f"{token:>{width}}" for token in source_tokens)]
+    for token, row in zip(target_tokens, rows, strict=True):
+        best = max(range(len(row)), key=row.__getitem__) if row else -1
+        cells = "".join(f"{f'{value:.2f}' + ('*' if i == best else ' '):>{width}}"
+                        for i, value in enumerate(row))
+        lines.append(f"{token:<{label}} {cells}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from utils.runtime import choose_device
+    from utils.seq2seq import translate
+    from utils.train.checkpoint import load_checkpoint
+
+    if args.beam < 1:
+        return fail("translate", f"--beam must be >= 1; got {args.beam}", 2)
+    try:
+        apply_threads(args.threads)
+        device = choose_device(args.device)
+        model, src_vocab, tgt_vocab, _ = load_checkpoint(args.checkpoint, device=device)
+    except (ValueError, FileNotFoundError) as error:
+        return fail("translate", str(error), 1)
+    results = translate(model, args.sentences, src_vocab, tgt_vocab, beam_size=args.beam,
+                        max_len=args.max_len, device=device)
+    for sentence, result in zip(args.sentences, results, strict=True):
+        if not args.alignment:
+            print(result.text)
+            continue
+        print(f"{sentence}  ->  {result.text}")
+        if result.weights is None:
+            print("(the plain decoder has no attention weights)")
+        else:
+            target = result.tokens if len(result.tokens) == result.weights.shape[0] else [*result.tokens, "<eos>"]
+            print(alignment_table(result.source_tokens, target, result.weights))
+        unknown = [token for token in result.source_tokens[:-1] if token not in src_vocab]
+        if unknown:
+            print(f"(unknown to the model, read as <unk>: {', '.join(unknown)})")
+        print()
+    return 0

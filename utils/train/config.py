@@ -1,0 +1,191 @@
+"""What a training run is made of: ``TrainConfig``, ``DataSpec`` and the presets per profile.
+
+Everything here is a plain dataclass, so ``dataclasses.asdict`` turns it into
+JSON for ``metrics.json`` and the checkpoint, and ``from_dict`` turns it back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from utils.runtime import PROFILES
+
+AMP_MODES = ("bf16", "off")
+DATA_SOURCES = ("generated", "fra-eng", "file")
+
+
+def _check_int(name: str, value, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} must be an int >= {low}; got {value!r}")
+
+
+def _check_number(name: str, value, *, positive: bool) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or (value <= 0 if positive else value < 0):
+        raise ValueError(f"{name} must be a finite number {'> 0' if positive else '>= 0'}; got {value!r}")
+
+
+@dataclass
+class TrainConfig:
+    """The optimisation side of a run (the model's sizes live in ``ModelConfig``).
+
+    ``steps``: optimizer steps in all (a resumed run continues up to it).
+    ``batch_size``: sentence pairs per batch *per process* (under torchrun each
+    rank takes its own batch, so a step sees ``world_size * batch_size`` pairs).
+    ``lr``, ``weight_decay``: AdamW's. ``clip_norm``: the gradient-norm clip
+    (0 = off). ``warmup_steps``: linear warm-up, then cosine decay to
+    ``min_lr_ratio * lr`` at ``steps``. ``log_every``: steps per logged loss.
+    ``checkpoint_every``: steps between checkpoints (0 = only at the end).
+    ``eval_every``: steps between validation BLEU measurements (0 = only at the
+    end), greedy on the first ``eval_sentences`` valid pairs. ``seed``: model
+    init, dropout and data order. ``amp``: ``"bf16"`` autocast on CUDA
+    (ignored on CPU) or ``"off"``. ``max_len``: leave out training pairs longer
+    than this many tokens (None = keep all).
+    """
+
+    steps: int = 1000
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    clip_norm: float = 1.0
+    warmup_steps: int = 100
+    log_every: int = 50
+    checkpoint_every: int = 500
+    eval_every: int = 0
+    seed: int = 0
+    amp: str = "bf16"
+    max_len: int | None = None
+    eval_sentences: int = 500
+    min_lr_ratio: float = 0.1
+
+    def __post_init__(self):
+        _check_int("steps", self.steps, 1)
+        _check_int("batch_size", self.batch_size, 1)
+        _check_number("lr", self.lr, positive=True)
+        _check_number("weight_decay", self.weight_decay, positive=False)
+        _check_number("clip_norm", self.clip_norm, positive=False)
+        _check_int("warmup_steps", self.warmup_steps, 0)
+        _check_int("log_every", self.log_every, 1)
+        _check_int("checkpoint_every", self.checkpoint_every, 0)
+        _check_int("eval_every", self.eval_every, 0)
+        _check_int("seed", self.seed, 0)
+        if self.amp not in AMP_MODES:
+            raise ValueError(f"amp must be one of {AMP_MODES}; got {self.amp!r}")
+        if self.max_len is not None:
+            _check_int("max_len", self.max_len, 2)
+        _check_int("eval_sentences", self.eval_sentences, 0)
+        if not (isinstance(self.min_lr_ratio, (int, float)) and 0 <= self.min_lr_ratio <= 1):
+            raise ValueError(f"min_lr_ratio must be a number in [0, 1]; got {self.min_lr_ratio!r}")
+
+    def lr_factor(self, step: int) -> float:
+        """The learning-rate multiplier after ``step`` optimizer steps (0-based)."""
+        if step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        decay_steps = max(1, self.steps - self.warmup_steps)
+        progress = min(1.0, (step - self.warmup_steps) / decay_steps)
+        cosine = 0.5 * (1 + math.cos(math.pi * progress))
+        return self.min_lr_ratio + (1 - self.min_lr_ratio) * cosine
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        known = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known})
+
+
+@dataclass
+class DataSpec:
+    """Where the training data comes from, enough to rebuild the very same splits.
+
+    ``source``: ``"generated"`` (``num_pairs`` pairs of the offline grammar,
+    split by ``generated_splits``), ``"fra-eng"`` (the downloaded Tatoeba
+    corpus) or ``"file"`` (a local ``fra.txt`` / ``fra-eng.zip`` at ``path``);
+    the last two are split by ``split_by_source(test_frac=0.05,
+    valid_frac=0.05)``. ``max_pairs``: keep only the first pairs of a real
+    corpus. ``seed``: of the corpus generator and of the split. ``min_freq``:
+    of the vocabularies.
+    """
+
+    source: str = "generated"
+    num_pairs: int = 20000
+    path: str | None = None
+    max_pairs: int | None = None
+    seed: int = 0
+    min_freq: int = 2
+
+    def __post_init__(self):
+        if self.source not in DATA_SOURCES:
+            raise ValueError(f"source must be one of {DATA_SOURCES}; got {self.source!r}")
+        if self.source == "generated":
+            _check_int("num_pairs", self.num_pairs, 10)
+        if self.source == "file":
+            if not self.path:
+                raise ValueError("path is required when source='file'")
+            self.path = str(Path(self.path).expanduser().resolve())
+        if self.max_pairs is not None:
+            _check_int("max_pairs", self.max_pairs, 10)
+        _check_int("seed", self.seed, 0)
+        _check_int("min_freq", self.min_freq, 1)
+
+    def describe(self) -> str:
+        if self.source == "generated":
+            return f"generated corpus, {self.num_pairs:,} pairs, seed {self.seed}"
+        limit = f", first {self.max_pairs:,} pairs" if self.max_pairs else ""
+        where = "fra-eng (downloaded)" if self.source == "fra-eng" else f"{Path(self.path).name}"
+        return f"{where}{limit}, split seed {self.seed}"
+
+    @classmethod
+    def from_dict(cls, values: dict) -> DataSpec:
+        known = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known})
+
+
+def build_data(spec: DataSpec, *, src_vocab=None, tgt_vocab=None):
+    """The ``TranslationData`` of ``spec`` (vocabularies reused when given, e.g. from a checkpoint)."""
+    from utils.data import TranslationData, generated_splits, load_fra_eng, split_by_source
+
+    if spec.source == "generated":
+        splits = generated_splits(spec.num_pairs, seed=spec.seed)
+    else:
+        pairs = load_fra_eng(spec.path if spec.source == "file" else None, max_pairs=spec.max_pairs)
+        splits = split_by_source(pairs, test_frac=0.05, valid_frac=0.05, seed=spec.seed)
+    return TranslationData(splits, min_freq=spec.min_freq, src_vocab=src_vocab, tgt_vocab=tgt_vocab)
+
+
+# profile -> (model sizes, training settings, data); the decoder is chosen separately
+_PRESETS = {
+    # seconds: a tiny model on a small generated corpus (tests, CI)
+    "smoke": (
+        dict(embed_size=32, num_hiddens=32, num_layers=1, dropout=0.0),
+        dict(steps=40, batch_size=32, lr=1e-2, warmup_steps=5, log_every=10, checkpoint_every=20,
+             eval_every=0, amp="off", eval_sentences=100),
+        dict(source="generated", num_pairs=2000),
+    ),
+    # a few minutes on a laptop CPU; held-out sacreBLEU >= 90 on the generated corpus
+    "cpu": (
+        dict(embed_size=128, num_hiddens=256, num_layers=1, dropout=0.1),
+        dict(steps=2500, batch_size=64, lr=3e-3, warmup_steps=100, log_every=100,
+             checkpoint_every=500, eval_every=500, amp="off", eval_sentences=500),
+        dict(source="generated", num_pairs=20000),
+    ),
+    # the real corpus on a GPU
+    "gpu": (
+        dict(embed_size=256, num_hiddens=512, num_layers=2, dropout=0.2, bidirectional=True),
+        dict(steps=20000, batch_size=256, lr=2e-3, warmup_steps=500, log_every=200,
+             checkpoint_every=2000, eval_every=2000, amp="bf16", max_len=30, eval_sentences=2000),
+        dict(source="fra-eng"),
+    ),
+}
+
+
+def presets(profile: str, decoder: str = "luong"):
+    """``(ModelConfig, TrainConfig, DataSpec)`` for ``profile`` ("smoke" | "cpu" | "gpu") and ``decoder``."""
+    from utils.seq2seq import ModelConfig
+
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}; got {profile!r}")
+    model_values, train_values, data_values = _PRESETS[profile]
+    return (ModelConfig(decoder=decoder, **model_values), TrainConfig(**train_values),
+            DataSpec(**data_values))
