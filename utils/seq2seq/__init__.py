@@ -1,0 +1,39 @@
+"""The attention translator: encoder, three decoders, the model, its loss, and decoding.
+
+- ``ModelConfig``, ``build_model``, ``Seq2Seq`` (``config``, ``model``)
+- ``Seq2SeqEncoder``, ``Memory`` (``encoder``)
+- ``PlainDecoder``, ``BahdanauDecoder``, ``LuongDecoder`` (``decoders``)
+- ``masked_cross_entropy`` (``loss``)
+- ``greedy_decode``, ``beam_search``, ``length_normalizer`` (``decoding``)
+- ``translate``, ``Translation``, ``detokenize`` (``translate``)
+
+Standard library, torch and numpy only (DESIGN §4).
+"""
+
+from utils.seq2seq.config import DECODERS, ModelConfig
+from utils.seq2seq.decoders import BahdanauDecoder, Decoder, LuongDecoder, PlainDecoder
+from utils.seq2seq.decoding import beam_search, greedy_decode, length_normalizer
+from utils.seq2seq.encoder import Memory, Seq2SeqEncoder
+from utils.seq2seq.loss import masked_cross_entropy
+from utils.seq2seq.model import Seq2Seq, build_model
+from utils.seq2seq.translate import Translation, detokenize, translate
+
+__all__ = [
+    "DECODERS",
+    "BahdanauDecoder",
+    "Decoder",
+    "LuongDecoder",
+    "Memory",
+    "ModelConfig",
+    "PlainDecoder",
+    "Seq2Seq",
+    "Seq2SeqEncoder",
+    "Translation",
+    "beam_search",
+    "build_model",
+    "detokenize",
+    "greedy_decode",
+    "length_normalizer",
+    "masked_cross_entropy",
+    "translate",
+]

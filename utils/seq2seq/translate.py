@@ -1,0 +1,77 @@
+"""Sentences in, translations out: normalise, tokenise, encode, decode, detokenise."""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+import torch
+
+from utils.data import Vocab, tokenize
+from utils.seq2seq.decoding import beam_search, greedy_decode
+
+_SPACE_BEFORE_STOP = re.compile(r" ([.,])")
+
+
+class Translation(NamedTuple):
+    """One translated sentence.
+
+    ``text``: the detokenised translation. ``tokens``: its tokens. ``source_tokens``: the
+    source's tokens as written plus ``"<eos>"`` (the encoder reads ``<eos>`` too), the column
+    labels of ``weights``. ``weights``: ``(len(tokens), len(source_tokens))`` attention weights
+    (float32, CPU), ``None`` for the plain decoder.
+    """
+
+    text: str
+    tokens: list[str]
+    source_tokens: list[str]
+    weights: torch.Tensor | None
+
+
+def detokenize(tokens: list[str]) -> str:
+    """Join tokens with spaces and attach "." and "," to the word before ("?" and "!" keep the
+    space that French typography puts before them): ``["il", "dort", "."] -> "il dort."``."""
+    return _SPACE_BEFORE_STOP.sub(r"\1", " ".join(tokens))
+
+
+def translate(model, sentences: list[str], src_vocab: Vocab, tgt_vocab: Vocab, *, beam_size: int = 1,
+              max_len: int | None = None, device=None, batch_size: int = 64,
+              length_penalty: float = 0.6) -> list[Translation]:
+    """Translate raw sentences (``beam_size=1``: greedy decoding, else beam search).
+
+    ``max_len``: the most target tokens per sentence (default: twice the longest source plus 10).
+    ``device``: where to run; the model is moved there (default: where its parameters are).
+    Sentences are decoded ``batch_size`` at a time, in order.
+    """
+    if isinstance(sentences, str):
+        raise TypeError("sentences must be a list of str, not one str (wrap it: [sentence])")
+    sentences = list(sentences)
+    for i, sentence in enumerate(sentences):
+        if not isinstance(sentence, str):
+            raise TypeError(f"sentences[{i}] must be a str; got {type(sentence).__name__}")
+    if device is not None:
+        model.to(device)
+    device = next(model.parameters()).device
+    source_tokens = [tokenize(sentence) for sentence in sentences]
+    source_ids = [src_vocab.encode(tokens) + [src_vocab.eos] for tokens in source_tokens]
+    if max_len is None:
+        max_len = 2 * max((len(ids) for ids in source_ids), default=0) + 10
+    results = []
+    for start in range(0, len(sentences), batch_size):
+        chunk = source_ids[start : start + batch_size]
+        src = torch.full((len(chunk), max(len(ids) for ids in chunk)), src_vocab.pad, dtype=torch.long)
+        for row, ids in enumerate(chunk):
+            src[row, : len(ids)] = torch.tensor(ids)
+        valid_lens = torch.tensor([len(ids) for ids in chunk])
+        if beam_size == 1:
+            out_ids, out_weights = greedy_decode(model, src.to(device), valid_lens.to(device),
+                                                 bos=tgt_vocab.bos, eos=tgt_vocab.eos, max_len=max_len)
+        else:
+            out_ids, out_weights = beam_search(model, src.to(device), valid_lens.to(device),
+                                               bos=tgt_vocab.bos, eos=tgt_vocab.eos, max_len=max_len,
+                                               beam_size=beam_size, length_penalty=length_penalty)
+        for offset, (ids, weights) in enumerate(zip(out_ids, out_weights, strict=True)):
+            tokens = [tgt_vocab.idx_to_token[i] for i in ids]
+            results.append(Translation(detokenize(tokens), tokens,
+                                       source_tokens[start + offset] + ["<eos>"], weights))
+    return results
