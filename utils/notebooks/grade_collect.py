@@ -1,0 +1,192 @@
+"""The grader's code that runs INSIDE a student's kernel, after the student's cells.
+
+``attn grade`` sends this file's source to the kernel (see :func:`collection_source`):
+for one exercise it looks up ``exercise.target`` among the names the notebook
+defined, runs every case (visible and hidden) with ``run_case``, and saves the
+raw outcomes with ``torch.save`` as plain tensors, numbers, strings, lists and
+dicts, which the grader reloads with ``torch.load(weights_only=True)`` and judges
+in its own process.
+
+The kernel's own ``utils`` modules are not trusted (the notebook may have
+monkeypatched them): the checks are imported afresh from the course's source
+folder into private module objects, and the kernel's modules are put back
+afterwards. Nothing is judged here. The file needs only the standard library and
+torch, and must define nothing at import time besides functions and constants.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+
+OPAQUE_KEY = "__attn_grade_opaque__"
+MAX_ELEMENTS = 20_000_000  # a returned tensor larger than this is not shipped back
+MAX_DEPTH = 12
+_PLAIN = (bool, int, float, complex, str, type(None))
+
+
+def _is_ours(name: str) -> bool:
+    return name == "utils" or name.startswith("utils.")
+
+
+def _fresh_utils(package_dir: str):
+    """Import ``utils`` from ``package_dir`` into new module objects; the kernel's are set aside.
+
+    Returns the kernel's modules (to restore with :func:`_restore`).
+    """
+    saved = {name: module for name, module in sys.modules.items() if _is_ours(name)}
+    for name in saved:
+        del sys.modules[name]
+    importlib.invalidate_caches()
+    spec = importlib.util.spec_from_file_location(
+        "utils", f"{package_dir}/__init__.py", submodule_search_locations=[package_dir])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["utils"] = module
+    spec.loader.exec_module(module)
+    return saved
+
+
+def _restore(saved) -> None:
+    for name in [name for name in sys.modules if _is_ours(name)]:
+        del sys.modules[name]
+    sys.modules.update(saved)
+
+
+def _same(kernel_obj, fresh_obj) -> bool:
+    """Whether the kernel's object is still the course's (same code; classes: same methods)."""
+    if kernel_obj is fresh_obj:
+        return True
+    if isinstance(fresh_obj, type):
+        if not isinstance(kernel_obj, type) or kernel_obj.__qualname__ != fresh_obj.__qualname__:
+            return False
+        names = {name for name, value in vars(fresh_obj).items() if hasattr(value, "__code__")}
+        return all(_same(vars(kernel_obj).get(name), vars(fresh_obj)[name]) for name in names)
+    fresh_code = getattr(fresh_obj, "__code__", None)
+    kernel_code = getattr(kernel_obj, "__code__", None)
+    return fresh_code is not None and kernel_code is not None and kernel_code == fresh_code
+
+
+def _tampering(saved, user_ns, core, exercise) -> list:
+    """What the notebook changed in the checks (for the report; it cannot change the grade)."""
+    notes = []
+    for name, fresh_module in sorted(sys.modules.items()):
+        if not name.startswith("utils.checks") or name not in saved:
+            continue
+        kernel_module = saved[name]
+        for attribute, fresh_obj in sorted(vars(fresh_module).items()):
+            if attribute.startswith("__") or not callable(fresh_obj):
+                continue
+            if getattr(fresh_obj, "__module__", None) != name:
+                continue  # imported from elsewhere: judged where it is defined
+            if not _same(getattr(kernel_module, attribute, None), fresh_obj):
+                notes.append(f"{name}.{attribute} was replaced or changed")
+    kernel_core = saved.get("utils.checks.core")
+    if kernel_core is not None:
+        registered = getattr(kernel_core, "_REGISTRY", {}).get(exercise.id)
+        if registered is None or not _same_exercise(registered, exercise):
+            notes.append(f"the registered exercise {exercise.id} was removed or changed")
+    if "check" in user_ns and not _same(user_ns["check"], core.check):
+        notes.append("the notebook's `check` is not the course's check function")
+    return notes
+
+
+def _same_exercise(kernel_exercise, fresh) -> bool:
+    try:
+        return (kernel_exercise.target == fresh.target and kernel_exercise.points == fresh.points
+                and [case.label for case in kernel_exercise.cases] == [case.label for case in fresh.cases]
+                and all(_same(got.make, want.make)
+                        for got, want in zip(kernel_exercise.cases, fresh.cases, strict=True)))
+    except Exception:  # anything odd in the kernel's registry counts as changed
+        return False
+
+
+def _describe(error: BaseException) -> str:
+    try:
+        lines = str(error).strip().splitlines()
+    except Exception:
+        lines = []
+    name = type(error).__name__
+    return f"{name}: {lines[0][:300]}" if lines else name
+
+
+def _opaque(value) -> dict:
+    try:
+        text = repr(value)[:200]
+    except Exception:
+        text = "?"
+    return {OPAQUE_KEY: type(value).__name__, "repr": text}
+
+
+def shippable(value, depth: int = 0):
+    """``value`` made of what ``torch.load(weights_only=True)`` accepts; other objects become markers."""
+    import torch
+
+    if depth > MAX_DEPTH:
+        return _opaque(value)
+    if torch.is_tensor(value):
+        try:
+            if value.numel() > MAX_ELEMENTS or value.layout != torch.strided:
+                return _opaque(value)
+            return value.detach().cpu().as_subclass(torch.Tensor).clone()
+        except Exception:
+            return _opaque(value)
+    if type(value) in _PLAIN:
+        return value
+    for plain in (bool, int, float, str):  # subclasses of plain types: IntEnum, numpy.float64, ...
+        if isinstance(value, plain):
+            return plain(value)
+    if type(value) in (list, tuple, torch.Size):
+        items = [shippable(item, depth + 1) for item in value]
+        return items if type(value) is list else tuple(items)
+    if type(value) is dict and all(type(key) in (str, int) for key in value):
+        return {key: shippable(item, depth + 1) for key, item in value.items()}
+    return _opaque(value)
+
+
+def collect(params: dict) -> None:
+    """Run one exercise's cases on what the notebook defined; ``torch.save`` the outcomes."""
+    import torch
+
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        user_ns = shell.user_ns if shell is not None else vars(sys.modules["__main__"])
+    except ImportError:
+        user_ns = vars(sys.modules["__main__"])
+    saved = _fresh_utils(params["package_dir"])
+    try:
+        core = importlib.import_module("utils.checks.core")
+        exercise = next(ex for ex in core.load_chapter(params["chapter"]) if ex.id == params["exercise"])
+        record = {"exercise": exercise.id, "defined": exercise.target in user_ns, "outcomes": [],
+                  "tampering": _tampering(saved, user_ns, core, exercise)}
+        # saved before the learner's code runs: a case that never ends leaves this much behind
+        torch.save(record, params["result_path"])
+        if record["defined"]:
+            answer = user_ns[exercise.target]
+            for case in exercise.cases:
+                try:
+                    outcome = core.run_case(exercise, answer, case)
+                    shipped = {"status": str(outcome.status), "value": shippable(outcome.value),
+                               "error": str(outcome.error)}
+                except KeyboardInterrupt:  # the grader's time limit (or the learner's own raise)
+                    record["outcomes"].append({"status": "error", "value": None,
+                                               "error": "KeyboardInterrupt", "interrupted": True})
+                    break
+                except BaseException as error:  # SystemExit and friends from the learner's code
+                    shipped = {"status": "error", "value": None, "error": _describe(error)}
+                record["outcomes"].append(shipped)
+                torch.save(record, params["result_path"])
+        torch.save(record, params["result_path"])
+    finally:
+        _restore(saved)
+
+
+def collection_source(params: dict) -> str:
+    """The code of a cell that runs :func:`collect` with ``params`` in a private namespace."""
+    from pathlib import Path
+
+    source = Path(__file__).read_text(encoding="utf-8")
+    program = f"{source}\ncollect({params!r})\n"
+    return f"exec(compile({program!r}, '<attn grade>', 'exec'), {{'__name__': '__attn_grade__'}})"

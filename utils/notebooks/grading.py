@@ -1,0 +1,351 @@
+"""``attn grade``: grade a folder of submitted notebooks with the chapter's checks.
+
+Each notebook runs in its own kernel, in a private copy, inside a worker process
+(:mod:`utils.notebooks.grade_worker`) that this process kills, with the kernel, when
+it runs past a hard limit. The worker ships back the raw outcomes of every case,
+visible and hidden; the verdicts are made HERE, by ``judge`` from the registry this
+process imported, so nothing a notebook prints, stores or monkeypatches can change
+its grade. Results: ``OUT/<name>.md`` and ``OUT/<name>.json`` per submission, and
+``OUT/grades.csv`` for the class.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from utils.checks.core import Exercise, Outcome, judge, load_chapter
+from utils.notebooks.grade_collect import OPAQUE_KEY
+from utils.notebooks.grade_report import (
+    ExerciseGrade,
+    Report,
+    describe_event,
+    write_json,
+    write_markdown,
+    write_table,
+)
+from utils.notebooks.grade_worker import TOKEN_VARIABLE
+from utils.notebooks.submissions import Submission, find_submissions, inspect, unique_names
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the course's `utils`, as this process sees it
+STATUSES = ("ok", "not_implemented", "error", "mutated")
+# the worst thing that happened names the submission's status
+SEVERITY = {"kernel_died": "kernel-died", "gave_up": "kernel-died", "kernel_start_failed": "kernel-died",
+            "cell_timeout": "timeout", "notebook_timeout": "timeout", "output_limit": "output-limit",
+            "cell_error": "cell-errors"}
+STATUS_ORDER = ("kernel-died", "timeout", "output-limit", "tampered", "cell-errors", "ok")
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout_cell: int = 120
+    timeout_notebook: int = 600
+    memory_bytes: int = 4 * 2**30
+    max_output_bytes: int = 20 * 2**20
+    profile: str = "smoke"
+    threads: int = 1
+    max_attempts: int = 3
+
+    def hard_seconds(self, exercises: int) -> float:
+        """When the worker is killed, whatever it is doing: its own limits plus a margin."""
+        return self.timeout_notebook + (exercises + 2) * self.timeout_cell + 60
+
+
+# ---- outcomes from the kernel, and the verdict --------------------------------------------
+class Opaque:
+    """Stands for an object the kernel could not ship (its type's name is this class's name)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _unship(value):
+    if isinstance(value, dict) and OPAQUE_KEY in value:
+        name = str(value[OPAQUE_KEY])
+        kind = type(name if name.isidentifier() else "object", (Opaque,), {})
+        return kind(str(value.get("repr", "")))
+    if isinstance(value, list):
+        return [_unship(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_unship(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _unship(item) for key, item in value.items()}
+    return value
+
+
+def load_outcomes(data: str) -> dict:
+    """The kernel's record for one exercise, loaded safely (tensors and plain data only)."""
+    record = torch.load(io.BytesIO(base64.b64decode(data)), weights_only=True)
+    if not isinstance(record, dict) or not isinstance(record.get("outcomes"), list):
+        raise ValueError("the record is not a dict with a list of outcomes")
+    return record
+
+
+def grade_exercise(exercise: Exercise, entry: dict, limits: Limits) -> tuple[ExerciseGrade, list[str]]:
+    """Judge one exercise from the worker's entry; also return the tampering notes it carried."""
+    hidden = sum(case.hidden for case in exercise.cases)
+    grade = ExerciseGrade(id=exercise.id, title=exercise.title, points=0, max_points=exercise.points,
+                          verdict="not graded", cases=len(exercise.cases), hidden_cases=hidden)
+    record = None
+    if entry.get("data"):
+        try:
+            record = load_outcomes(entry["data"])
+        except Exception as error:  # a record the kernel's code could not have written
+            grade.reason = f"the kernel's results could not be read ({type(error).__name__})"
+            return grade, []
+    if record is None:
+        grade.reason = entry.get("detail") or "no results came back from the kernel"
+        return grade, []
+    tampering = [str(note)[:300] for note in record.get("tampering", []) if isinstance(note, str)]
+    if not record.get("defined"):
+        grade.verdict = "missing"
+        grade.reason = f"the notebook does not define `{exercise.target}`"
+        return grade, tampering
+    outcomes = record["outcomes"]
+    for position, case in enumerate(exercise.cases):
+        grade.failed_case, grade.failed_case_hidden = case.label, case.hidden
+        grade.verdict = "failed"
+        if position >= len(outcomes) or outcomes[position].get("interrupted"):
+            if entry.get("status") == "timeout":
+                grade.reason = f"your code ran past the {limits.timeout_cell} s limit"
+            elif position < len(outcomes):
+                grade.reason = "your code raised KeyboardInterrupt"
+            else:
+                grade.verdict = "not graded"
+                grade.reason = entry.get("detail") or "the grading stopped before this case"
+            return grade, tampering
+        raw = outcomes[position]
+        status = raw.get("status")
+        if status not in STATUSES:
+            grade.reason = "the kernel's results are malformed"
+            return grade, tampering
+        outcome = Outcome(status, value=_unship(raw.get("value")), error=str(raw.get("error", ""))[:300])
+        try:
+            problem = judge(exercise, case, outcome)
+        except Exception as error:  # an answer so odd that the comparison itself failed
+            problem = f"the grader could not compare your result ({type(error).__name__}: {error})"
+        if status == "not_implemented":
+            grade.verdict, grade.failed_case, grade.failed_case_hidden = "not implemented", "", False
+        if problem is not None:
+            grade.reason = problem
+            return grade, tampering
+    grade.verdict, grade.points = "passed", exercise.points
+    grade.failed_case, grade.failed_case_hidden = "", False
+    return grade, tampering
+
+
+def build_report(submission: Submission, exercises: list[Exercise], result: dict | None,
+                 limits: Limits, failure: str = "", status: str = "") -> Report:
+    report = Report(file=str(submission.path), name=submission.name, chapter=submission.chapter,
+                    status=status or "ok")
+    if result is None:
+        report.message = failure
+        report.max_points = sum(exercise.points for exercise in exercises)
+        report.points = 0
+        report.exercises = [ExerciseGrade(id=ex.id, title=ex.title, points=0, max_points=ex.points,
+                                          verdict="not graded", cases=len(ex.cases),
+                                          hidden_cases=sum(case.hidden for case in ex.cases),
+                                          reason=failure) for ex in exercises]
+        return report
+    entries = result.get("exercises", {})
+    tampering: list[str] = []
+    for exercise in exercises:
+        grade, notes = grade_exercise(exercise, entries.get(exercise.id, {}), limits)
+        report.exercises.append(grade)
+        tampering += [note for note in notes if note not in tampering]
+    report.tampering = tampering
+    report.events = [event for event in result.get("events", []) if isinstance(event, dict)]
+    report.points = sum(grade.points for grade in report.exercises)
+    report.max_points = sum(exercise.points for exercise in exercises)
+    found = {SEVERITY.get(event.get("kind"), "cell-errors") for event in report.events}
+    if tampering:
+        found.add("tampered")
+    report.status = next((name for name in STATUS_ORDER if name in found), "ok")
+    serious = [event for event in report.events if event.get("kind") != "cell_error"]
+    if serious:
+        report.message = describe_event(serious[0]).replace("`", "")
+    elif tampering:
+        report.message = f"tampered with the checks: {tampering[0]}"
+    return report
+
+
+# ---- running one submission -----------------------------------------------------------------
+def kill_tagged(token: str) -> None:
+    """SIGKILL every process whose environment carries this submission's token (Linux)."""
+    marker = f"{TOKEN_VARIABLE}={token}".encode()
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker in (entry / "environ").read_bytes().split(b"\0"):
+                os.kill(int(entry.name), signal.SIGKILL)
+        except (OSError, ValueError):
+            continue
+
+
+def run_worker(submission: Submission, exercises: list[Exercise], limits: Limits) -> Report:
+    """Execute and collect one submission in a worker process; judge its outcomes here."""
+    token = secrets.token_hex(12)
+    private = Path(tempfile.mkdtemp(prefix="attn-grade-"))
+    try:
+        name = submission.path.name
+        shutil.copyfile(submission.path, private / "submission.ipynb")
+        plan = {"notebook": str(private / "submission.ipynb"), "name": name,
+                "chapter": submission.chapter, "exercises": [ex.id for ex in exercises],
+                "package_dir": str(PACKAGE_DIR), "private": str(private), "token": token,
+                "timeout_cell": limits.timeout_cell, "timeout_notebook": limits.timeout_notebook,
+                "memory_bytes": limits.memory_bytes, "max_output_bytes": limits.max_output_bytes,
+                "profile": limits.profile, "threads": limits.threads,
+                "max_attempts": limits.max_attempts}
+        (private / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
+        root = str(PACKAGE_DIR.parent)
+        environment = {**os.environ, TOKEN_VARIABLE: token,
+                       "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "utils.notebooks.grade_worker", str(private / "plan.json")],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+            start_new_session=True, cwd=root, env=environment)
+        try:
+            stdout, _ = process.communicate(timeout=limits.hard_seconds(len(exercises)))
+        except subprocess.TimeoutExpired:
+            _kill_group(process.pid)
+            kill_tagged(token)
+            process.communicate()
+            return build_report(submission, exercises, None, limits, status="killed",
+                                failure=f"grading ran past its hard limit of "
+                                        f"{limits.hard_seconds(len(exercises)):.0f} s and was killed")
+        finally:
+            _kill_group(process.pid)
+            kill_tagged(token)
+        result = None
+        lines = stdout.decode("utf-8", "replace").strip().splitlines()
+        if process.returncode == 0 and lines:
+            try:
+                result = json.loads(lines[-1])
+            except json.JSONDecodeError:
+                result = None
+        if result is None:
+            log = private / "worker.log"
+            tail = log.read_text(encoding="utf-8", errors="replace")[-300:] if log.is_file() else ""
+            last = tail.strip().splitlines()[-1] if tail.strip() else ""
+            return build_report(submission, exercises, None, limits, status="grader-error",
+                                failure=f"the grading worker failed (exit status {process.returncode}"
+                                        f"{': ' + last if last else ''})")
+        return build_report(submission, exercises, result, limits)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def grade_submission(submission: Submission, limits: Limits) -> Report:
+    """The report for one submission; never raises (a grader failure is reported as such)."""
+    if submission.problem is not None:
+        return Report(file=str(submission.path), name=submission.name, chapter=submission.chapter,
+                      status="invalid", message=submission.problem)
+    exercises = load_chapter(submission.chapter)
+    try:
+        return run_worker(submission, exercises, limits)
+    except Exception as error:  # the grader's own bug: report it, grade the others
+        return build_report(submission, exercises, None, limits, status="grader-error",
+                            failure=f"the grader failed: {type(error).__name__}: {error}")
+
+
+def _has_exercises(chapter: int) -> bool:
+    try:
+        return bool(load_chapter(chapter))
+    except ValueError:
+        return False
+
+
+def grade(paths: list[str | Path], *, out: Path, chapter: int | None = None, jobs: int = 2,
+          limits: Limits = Limits(), progress: bool = True) -> list[Report]:
+    """Grade every submission in ``paths``; write the reports and ``grades.csv`` into ``out``."""
+    from tqdm import tqdm
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    files = find_submissions(paths, exclude=out)
+    submissions = [inspect(path, chapter=chapter, known_chapters=_has_exercises) for path in files]
+    for submission, name in zip(submissions, unique_names(files), strict=True):
+        submission.name = name
+    reports: dict[int, Report] = {}
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool, \
+            tqdm(total=len(submissions), desc="grading", unit="notebook", disable=not progress,
+                 file=sys.stderr) as bar:
+        futures = {pool.submit(grade_submission, submission, limits): position
+                   for position, submission in enumerate(submissions)}
+        for future in as_completed(futures):
+            report = future.result()
+            reports[futures[future]] = report
+            write_markdown(report, out / f"{report.name}.md")
+            write_json(report, out / f"{report.name}.json")
+            bar.write(report.summary(), file=sys.stdout)
+            bar.update(1)
+    ordered = [reports[position] for position in range(len(submissions))]
+    write_table(ordered, out / "grades.csv")
+    return ordered
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("submissions", nargs="+", metavar="SUBMISSION",
+                        help="notebook files, or folders of them")
+    parser.add_argument("--chapter", type=int, default=None,
+                        help="the chapter (default: from the file name NN_..., else the check cells)")
+    parser.add_argument("--out", type=Path, default=Path("grades"), help="where the reports go (default: grades)")
+    parser.add_argument("--jobs", type=int, default=2, help="notebooks graded at once (default: 2)")
+    parser.add_argument("--timeout-cell", type=int, default=Limits.timeout_cell,
+                        help="seconds per cell, and per exercise's checks (default: %(default)s)")
+    parser.add_argument("--timeout-notebook", type=int, default=Limits.timeout_notebook,
+                        help="seconds for all of a notebook's cells (default: %(default)s)")
+    parser.add_argument("--memory-limit", type=float, default=Limits.memory_bytes / 2**30,
+                        help="GiB of memory a kernel may allocate (default: %(default)s)")
+    parser.add_argument("--max-output", type=float, default=Limits.max_output_bytes / 2**20,
+                        help="MB a cell may print before it is interrupted (default: %(default)s)")
+    parser.add_argument("--profile", default="smoke", choices=("smoke", "cpu", "gpu"),
+                        help="COURSE_PROFILE for the notebooks (default: smoke)")
+
+
+def run(args: argparse.Namespace) -> int:
+    for name in ("jobs", "timeout_cell", "timeout_notebook", "memory_limit", "max_output"):
+        if getattr(args, name) <= 0:
+            print(f"attn grade: --{name.replace('_', '-')} must be positive; got {getattr(args, name)}",
+                  file=sys.stderr)
+            return 2
+    files = find_submissions(args.submissions, exclude=args.out)
+    if not files:
+        print("attn grade: no files to grade in " + ", ".join(map(str, args.submissions)), file=sys.stderr)
+        return 2
+    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    limits = Limits(timeout_cell=args.timeout_cell, timeout_notebook=args.timeout_notebook,
+                    memory_bytes=int(args.memory_limit * 2**30),
+                    max_output_bytes=int(args.max_output * 2**20), profile=args.profile, threads=threads)
+    reports = grade(args.submissions, out=args.out, chapter=args.chapter, jobs=args.jobs, limits=limits)
+    graded = [report for report in reports if report.points is not None]
+    print(f"{len(graded)} of {len(reports)} submissions graded; table: {args.out / 'grades.csv'}")
+    return 0
