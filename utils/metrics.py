@@ -1,0 +1,133 @@
+"""Translation quality: corpus BLEU from scratch (the textbook definition), and sacreBLEU.
+
+``corpus_bleu`` works on token lists and is the definition chapter 06 builds:
+clipped n-gram matches summed over the whole corpus (not averaged per sentence),
+the geometric mean of the four precisions, times a brevity penalty. It gives the
+same number as ``sacrebleu.corpus_bleu([" ".join(h) ...], [[" ".join(r) ...]],
+tokenize="none", smooth_method=smooth)`` for tokens without spaces.
+
+``sacre_bleu`` is the number the course reports: sacreBLEU's corpus BLEU with its
+default 13a tokenizer on detokenised strings (sacrebleu is imported only there).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import NamedTuple
+
+SMOOTH_METHODS = ("none", "exp")
+
+
+class BleuScore(NamedTuple):
+    """A corpus BLEU score and what it is made of.
+
+    ``score``: 0-100. ``precisions``: the n-gram precisions in percent, n = 1..max_order
+    (as sacreBLEU reports them). ``brevity_penalty``: ``exp(1 - ref_len / hyp_len)`` when the
+    hypotheses are shorter in total, else 1. ``hyp_len``/``ref_len``: total tokens.
+    ``matches``/``totals``: clipped n-gram matches and hypothesis n-grams per order.
+    """
+
+    score: float
+    precisions: list[float]
+    brevity_penalty: float
+    hyp_len: int
+    ref_len: int
+    matches: list[int]
+    totals: list[int]
+
+
+def ngram_counts(tokens: list[str], n: int) -> Counter:
+    """How often each n-gram (a tuple of ``n`` tokens) occurs in ``tokens``."""
+    return Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+
+
+def _log(x: float) -> float:
+    # sacreBLEU's convention: log(0) is a huge negative number, so exp(...) underflows to 0
+    return math.log(x) if x > 0 else -9999999999.0
+
+
+def _check_corpus(name: str, corpus) -> list[list[str]]:
+    if isinstance(corpus, str) or not isinstance(corpus, (list, tuple)):
+        raise TypeError(f"{name} must be a list of token lists; got {type(corpus).__name__}")
+    for i, tokens in enumerate(corpus):
+        if isinstance(tokens, str) or not isinstance(tokens, (list, tuple)) \
+                or not all(isinstance(t, str) for t in tokens):
+            raise TypeError(
+                f"{name}[{i}] must be a list of str tokens (tokenize the sentence first); "
+                f"got {tokens!r:.60}"
+            )
+    return [list(tokens) for tokens in corpus]
+
+
+def corpus_bleu(hypotheses: list[list[str]], references: list[list[str]], max_order: int = 4,
+                smooth: str = "none") -> BleuScore:
+    """Corpus BLEU (Papineni et al., 2002) with one reference per hypothesis.
+
+    ``p_n = sum over sentences of clipped n-gram matches / sum of hypothesis n-grams``, where a
+    hypothesis n-gram is matched at most as often as it occurs in the reference;
+    ``BLEU = BP * exp(mean_n log p_n)`` (in percent), ``BP = exp(1 - r / c)`` if ``c < r``
+    else 1, with ``c``/``r`` the total hypothesis/reference lengths.
+
+    ``smooth="none"``: any ``p_n = 0`` makes BLEU 0. ``smooth="exp"`` (sacreBLEU's default,
+    mteval's NIST smoothing): the k-th zero precision counts as ``1 / (2**k * total_n)`` instead.
+    With either, a corpus with no n-grams of some order (every hypothesis shorter than n tokens)
+    scores 0, an empty hypothesis adds 0 to the hypothesis length (lowering BP), and an empty
+    corpus scores 0.
+    """
+    hypotheses = _check_corpus("hypotheses", hypotheses)
+    references = _check_corpus("references", references)
+    if len(hypotheses) != len(references):
+        raise ValueError(
+            f"hypotheses and references must pair up; got {len(hypotheses)} hypotheses and "
+            f"{len(references)} references"
+        )
+    if isinstance(max_order, bool) or not isinstance(max_order, int) or max_order < 1:
+        raise ValueError(f"max_order must be a positive int; got {max_order!r}")
+    if smooth not in SMOOTH_METHODS:
+        raise ValueError(f"smooth must be one of {SMOOTH_METHODS}; got {smooth!r}")
+
+    matches, totals = [0] * max_order, [0] * max_order
+    hyp_len = ref_len = 0
+    for hyp, ref in zip(hypotheses, references, strict=True):
+        hyp_len += len(hyp)
+        ref_len += len(ref)
+        for n in range(1, max_order + 1):
+            hyp_ngrams, ref_ngrams = ngram_counts(hyp, n), ngram_counts(ref, n)
+            # clipping: "the the the" against "the cat" matches "the" once, not three times
+            matches[n - 1] += sum(min(count, ref_ngrams[g]) for g, count in hyp_ngrams.items())
+            totals[n - 1] += max(len(hyp) - n + 1, 0)
+
+    brevity_penalty = 1.0
+    if hyp_len < ref_len:
+        brevity_penalty = math.exp(1 - ref_len / hyp_len) if hyp_len > 0 else 0.0
+    precisions = [0.0] * max_order
+    if not any(matches):
+        return BleuScore(0.0, precisions, brevity_penalty, hyp_len, ref_len, matches, totals)
+    zeros_so_far = 1.0
+    for n in range(max_order):
+        if totals[n] == 0:  # no hypothesis is n tokens long: this and higher orders stay 0
+            break
+        if matches[n] > 0:
+            precisions[n] = 100.0 * matches[n] / totals[n]
+        elif smooth == "exp":
+            zeros_so_far *= 2
+            precisions[n] = 100.0 / (zeros_so_far * totals[n])
+    score = brevity_penalty * math.exp(sum(_log(p) for p in precisions) / max_order)
+    return BleuScore(score, precisions, brevity_penalty, hyp_len, ref_len, matches, totals)
+
+
+def sacre_bleu(hypotheses: list[str], references: list[str]) -> float:
+    """sacreBLEU corpus BLEU (0-100, default 13a tokenizer and exp smoothing) of detokenised
+    strings, one reference each: the number the course reports."""
+    for name, corpus in (("hypotheses", hypotheses), ("references", references)):
+        if isinstance(corpus, str) or not all(isinstance(s, str) for s in corpus):
+            raise TypeError(f"{name} must be a list of str sentences")
+    if len(hypotheses) != len(references):
+        raise ValueError(
+            f"hypotheses and references must pair up; got {len(hypotheses)} hypotheses and "
+            f"{len(references)} references"
+        )
+    import sacrebleu  # lazily: training and decoding do not need it
+
+    return float(sacrebleu.corpus_bleu(list(hypotheses), [list(references)]).score)
