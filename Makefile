@@ -8,6 +8,8 @@ PYTHON ?= python3
 VENV := .venv
 UV := $(shell command -v uv 2>/dev/null || echo .tools/uv/bin/uv)
 LAB_ARGS ?=
+# the folder JupyterLab serves (tests point it at a temporary copy)
+CHAPTERS ?= chapters
 PYTEST_ARGS ?=
 # uv must use the machine's Python 3.11, never download one
 export UV_PYTHON_DOWNLOADS := never
@@ -19,7 +21,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 lab: env  ## open JupyterLab on the course
-	$(VENV)/bin/jupyter lab --notebook-dir=chapters $(ROOT_FLAG) $(LAB_ARGS)
+	$(VENV)/bin/jupyter lab --notebook-dir=$(CHAPTERS) $(ROOT_FLAG) $(LAB_ARGS)
 
 test: env lint  ## lint, unit tests, and nbval over solutions/ and chapters/ (smoke profile)
 	COURSE_PROFILE=smoke $(VENV)/bin/pytest -n 2 --dist loadfile \
