@@ -96,6 +96,16 @@ def test_beam_size_one_is_greedy(decoder, seed):
             torch.testing.assert_close(a, b)
 
 
+def test_beam_size_one_is_greedy_under_bf16_autocast():
+    # bf16 logits tie often: both must break ties the same way (lowest token id)
+    model = random_model("luong", tgt_vocab=40, seed=7)
+    src, src_valid_lens = source(batch=8, seed=7)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        greedy, _ = greedy_decode(model, src, src_valid_lens, bos=BOS, eos=EOS, max_len=12)
+        beam, _ = beam_search(model, src, src_valid_lens, bos=BOS, eos=EOS, max_len=12, beam_size=1)
+    assert beam == greedy
+
+
 @pytest.mark.parametrize("alpha", [0.0, 0.6, 2.0])
 def test_exhaustive_beam_finds_the_best_normalised_sequence(alpha):
     """With beam_size >= vocab ** max_len nothing is pruned: beam search = brute force."""
@@ -200,3 +210,7 @@ def test_translate_round_trip(overfit):
             assert "  " not in result.text and not result.text.endswith(" .")
     with pytest.raises(TypeError, match="sentences"):
         translate(model, "one string", data.src_vocab, data.tgt_vocab)
+    with pytest.raises(ValueError, match="batch_size"):
+        translate(model, english, data.src_vocab, data.tgt_vocab, batch_size=0)
+    with pytest.raises(ValueError, match="beam_size"):
+        translate(model, english, data.src_vocab, data.tgt_vocab, beam_size=0)
