@@ -158,7 +158,7 @@ def build_data(spec: DataSpec, *, src_vocab=None, tgt_vocab=None):
 _PRESETS = {
     # seconds: a tiny model on a small generated corpus (tests, CI)
     "smoke": (
-        dict(embed_size=32, num_hiddens=32, num_layers=1, dropout=0.0),
+        dict(embed_size=32, num_hiddens=32, num_layers=1, dropout=0.1),
         dict(steps=40, batch_size=32, lr=1e-2, warmup_steps=5, log_every=10, checkpoint_every=20,
              eval_every=0, amp="off", eval_sentences=100),
         dict(source="generated", num_pairs=2000),

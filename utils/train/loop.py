@@ -238,7 +238,8 @@ def train(model: nn.Module, data, config: TrainConfig, out_dir, *, resume: bool 
             per_rank = len(batch_lists) // info.world_size  # equal counts keep the ranks in step
             if per_rank == 0:
                 raise ValueError(
-                    f"the training split gives {len(batch_lists)} batch(es) of {config.batch_size}, fewer "
+                    f"the training split gives {len(batch_lists)} batch(es) of {config.batch_size} (max_len "
+                    f"{config.max_len}), fewer "
                     f"than the {info.world_size} process(es): use a smaller batch_size or more data"
                 )
             while run.next_batch < per_rank and run.step < config.steps:
@@ -284,12 +285,15 @@ def train(model: nn.Module, data, config: TrainConfig, out_dir, *, resume: bool 
                     })
                     interval_loss.zero_()
                     interval_started, interval_train_seconds = run.step, 0.0
-                if run.next_batch == per_rank:
+                epoch_done = run.next_batch == per_rank
+                if epoch_done:
                     run.epoch, run.next_batch = run.epoch + 1, 0
                 if config.eval_every and run.step % config.eval_every == 0 and run.step < config.steps:
                     validate()
                 if config.checkpoint_every and run.step % config.checkpoint_every == 0:
                     save_checkpoint()
+                if epoch_done:
+                    break  # the next epoch has its own batch order
         if not run.bleu or run.bleu[-1]["step"] != run.step:
             validate()
         # the final state is always saved: it is what translate/evaluate load
