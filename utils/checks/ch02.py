@@ -1,0 +1,123 @@
+"""Chapter 02 (scaled dot-product attention): exercise checks. Hidden cases are marked ``hidden``."""
+
+from __future__ import annotations
+
+import torch
+
+from utils.attention.dot_product import DotProductAttention
+from utils.attention.masking import masked_softmax
+from utils.checks.compare import compare_values
+from utils.checks.core import Case, Exercise, register
+
+
+def _randn(*shape: int, seed: int, scale: float = 1.0) -> torch.Tensor:
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed)) * scale
+
+
+def reference_nadaraya_watson(x_query: torch.Tensor, x_train: torch.Tensor, y_train: torch.Tensor,
+                              bandwidth: float = 1.0) -> torch.Tensor:
+    """``(queries,)``: attention pooling of ``y_train`` with a Gaussian kernel of width ``bandwidth``."""
+    scores = -((x_query[:, None] - x_train[None, :]) / bandwidth) ** 2 / 2  # (queries, keys)
+    return torch.softmax(scores, dim=-1) @ y_train
+
+
+def call_attention_class(answer, args):
+    """Build the learner's class with ``dropout``, switch to eval, run it: (output, weights)."""
+    dropout, queries, keys, values, valid_lens = args
+    module = answer(dropout)
+    module.eval()
+    output = module(queries, keys, values, valid_lens)
+    return output, getattr(module, "attention_weights", None)
+
+
+def reference_softmax_entropy(weights: torch.Tensor) -> torch.Tensor:
+    """Entropy in nats of each row of weights, with 0 log 0 = 0: ``(..., queries)``."""
+    logs = torch.where(weights > 0, weights.log(), torch.zeros_like(weights))
+    return -(weights * logs).sum(dim=-1)
+
+
+def _compare_attention(got, expected):
+    if isinstance(got, tuple) and len(got) == 2 and got[1] is None:
+        return "your module has no attention_weights after forward (set self.attention_weights)"
+    if isinstance(got, tuple) and any(torch.is_tensor(item) and torch.isnan(item).any() for item in got):
+        return "your output contains NaN (a fully masked query must give zeros)"
+    return compare_values(got, expected, atol=1e-5, rtol=1e-4, what="(output, attention_weights)")
+
+
+def _compare_entropy(got, expected):
+    if torch.is_tensor(got) and torch.isnan(got).any():
+        return "your entropy contains NaN: 0 * log(0) must count as 0, not 0 * -inf"
+    return compare_values(got, expected, atol=1e-5, rtol=1e-4, what="your entropy")
+
+
+def _qkv(batch: int, queries: int, keys: int, d: int, v: int, seed: int):
+    return (_randn(batch, queries, d, seed=seed), _randn(batch, keys, d, seed=seed + 1),
+            _randn(batch, keys, v, seed=seed + 2))
+
+
+register(
+    Exercise(
+        id="2.1",
+        title="Nadaraya-Watson regression as attention pooling",
+        points=2,
+        target="nadaraya_watson",
+        reference=reference_nadaraya_watson,
+        hint="scores = -((x_query[:, None] - x_train[None, :]) / bandwidth) ** 2 / 2 is (queries, keys); "
+        "softmax over the keys, then a matrix-vector product with y_train.",
+        cases=(
+            Case("x_query=tensor([0., 1.]), x_train=tensor([0., 1., 2.]), y_train=tensor([1., 2., 3.])",
+                 lambda: (torch.tensor([0.0, 1.0]), torch.tensor([0.0, 1.0, 2.0]), torch.tensor([1.0, 2.0, 3.0]))),
+            Case("5 queries, 8 training points, bandwidth=0.5",
+                 lambda: (torch.linspace(0, 5, 5), _randn(8, seed=11).abs() * 3, _randn(8, seed=12), 0.5)),
+            Case("bandwidth=3.0 (a wide kernel: close to the mean of y_train)",
+                 lambda: (torch.linspace(0, 5, 4), torch.linspace(0, 5, 10), _randn(10, seed=13), 3.0),
+                 hidden=True),
+            Case("bandwidth=0.05 with queries far from every training point (softmax must stay stable)",
+                 lambda: (torch.tensor([10.0, -7.0]), torch.linspace(0, 5, 6), _randn(6, seed=14), 0.05),
+                 hidden=True),
+        ),
+    ),
+    Exercise(
+        id="2.2",
+        title="a DotAttention module with masks, dropout and stored weights",
+        points=3,
+        target="DotAttention",
+        reference=DotProductAttention,
+        call=call_attention_class,
+        compare=_compare_attention,
+        hint="scores = queries @ keys.transpose(1, 2) / math.sqrt(d) with d = queries.shape[-1]; "
+        "self.attention_weights = masked_softmax(scores, valid_lens); "
+        "return self.dropout(self.attention_weights) @ values.",
+        cases=(
+            Case("dropout=0.0, queries (2, 3, 4), keys (2, 5, 4), values (2, 5, 6), valid_lens=None",
+                 lambda: (0.0, *_qkv(2, 3, 5, 4, 6, seed=20), None)),
+            Case("dropout=0.0, valid_lens=tensor([2, 5])",
+                 lambda: (0.0, *_qkv(2, 3, 5, 4, 6, seed=23), torch.tensor([2, 5]))),
+            Case("dropout=0.5 in eval mode, 2-D valid_lens=tensor([[1, 2, 3], [5, 4, 1]])",
+                 lambda: (0.5, *_qkv(2, 3, 5, 8, 2, seed=26), torch.tensor([[1, 2, 3], [5, 4, 1]])),
+                 hidden=True),
+            Case("d=64 (does your scale use the size of the queries?), valid_lens=tensor([3])",
+                 lambda: (0.0, *_qkv(1, 2, 4, 64, 3, seed=29), torch.tensor([3])), hidden=True),
+            Case("valid_lens=tensor([0, 4]) (a fully masked sequence)",
+                 lambda: (0.0, *_qkv(2, 2, 4, 4, 3, seed=32), torch.tensor([0, 4])), hidden=True),
+        ),
+    ),
+    Exercise(
+        id="2.3",
+        title="the entropy of attention weights",
+        points=2,
+        target="softmax_entropy",
+        reference=reference_softmax_entropy,
+        compare=_compare_entropy,
+        hint="-(weights * log(weights)).sum(-1), where entries equal to 0 contribute 0: "
+        "torch.where(weights > 0, weights.log(), 0) avoids 0 * -inf = NaN.",
+        cases=(
+            Case("uniform weights over 4 keys (entropy log 4)", lambda: (torch.full((1, 2, 4), 0.25),)),
+            Case("softmax of random scores (2, 3, 5)", lambda: (torch.softmax(_randn(2, 3, 5, seed=40), -1),)),
+            Case("one-hot weights (entropy 0)", lambda: (torch.eye(4)[None],), hidden=True),
+            Case("masked weights with zeros and a fully masked row",
+                 lambda: (masked_softmax(_randn(2, 3, 5, seed=41), torch.tensor([[0, 2, 5], [1, 3, 4]])),),
+                 hidden=True),
+        ),
+    ),
+)

@@ -1,0 +1,189 @@
+"""Chapter 03 (additive attention): exercise checks. Hidden cases are the ones marked ``hidden``."""
+
+from __future__ import annotations
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+from utils.attention.additive import AdditiveAttention
+from utils.checks.compare import compare_values
+from utils.checks.core import Case, Exercise, register
+
+
+def _randn(*shape: int, seed: int) -> torch.Tensor:
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def reference_additive_scores(queries, keys, W_q, W_k, w_v):
+    """``(batch, queries, keys)``: ``w_v^T tanh(W_q q + W_k k)`` for every pair, by broadcasting."""
+    features = torch.tanh((queries @ W_q.T).unsqueeze(2) + (keys @ W_k.T).unsqueeze(1))
+    return features @ w_v
+
+
+def _attention(key_size: int, query_size: int, num_hiddens: int, seed: int) -> AdditiveAttention:
+    torch.manual_seed(seed)
+    return AdditiveAttention(key_size, query_size, num_hiddens).eval()
+
+
+def call_attention_class(answer, args):
+    """Build the learner's class, give it the reference's weights, run it: (output, weights)."""
+    sizes, seed, queries, keys, values, valid_lens = args
+    module = answer(*sizes, 0.0)
+    source = _attention(*sizes[:3], seed=seed)
+    with torch.no_grad():
+        for name in ("W_q", "W_k", "w_v"):
+            layer = getattr(module, name, None)
+            expected = getattr(source, name).weight
+            if layer is None or not hasattr(layer, "weight"):
+                raise AttributeError(f"your module needs a layer self.{name} (nn.Linear without bias)")
+            if tuple(layer.weight.shape) != tuple(expected.shape):
+                raise ValueError(f"self.{name}.weight has shape {tuple(layer.weight.shape)}; "
+                                 f"expected {tuple(expected.shape)}")
+            layer.weight.copy_(expected)
+    module.eval()
+    output = module(queries, keys, values, valid_lens)
+    return output, getattr(module, "attention_weights", None)
+
+
+class _LargestTensor(TorchFunctionMode):
+    """Records the number of elements of the largest tensor any torch function returns."""
+
+    def __init__(self):
+        super().__init__()
+        self.largest = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        result = func(*args, **(kwargs or {}))
+        for item in result if isinstance(result, (tuple, list)) else (result,):
+            if torch.is_tensor(item):
+                self.largest = max(self.largest, item.numel())
+        return result
+
+
+def call_chunked(answer, args):
+    """Run ``answer(queries, keys, attention, chunk_size)`` and measure its largest tensor."""
+    queries, keys, sizes, seed, chunk_size = args
+    attention = _attention(*sizes, seed=seed)
+    batch, num_queries = queries.shape[:2]
+    num_keys, hiddens = keys.shape[1], attention.num_hiddens
+    # one chunk's (batch, queries, chunk, hiddens) features, or the projected keys, or the scores
+    bound = max(batch * num_queries * min(chunk_size, num_keys) * hiddens, batch * num_keys * hiddens,
+                batch * num_queries * hiddens, batch * num_queries * num_keys)
+    with torch.no_grad(), _LargestTensor() as monitor:
+        scores = answer(queries, keys, attention, chunk_size)
+    return scores, monitor.largest <= bound, monitor.largest, bound
+
+
+def reference_chunked(queries, keys, attention, chunk_size):
+    projected_queries = attention.W_q(queries).unsqueeze(2)  # (batch, queries, 1, hiddens)
+    projected_keys = attention.W_k(keys)  # (batch, keys, hiddens)
+    pieces = []
+    for start in range(0, keys.shape[1], chunk_size):
+        chunk = projected_keys[:, start:start + chunk_size].unsqueeze(1)  # (batch, 1, chunk, hiddens)
+        pieces.append(attention.w_v(torch.tanh(projected_queries + chunk)).squeeze(-1))
+    return torch.cat(pieces, dim=-1)
+
+
+def _compare_attention(got, expected):
+    if isinstance(got, tuple) and len(got) == 2 and got[1] is None:
+        return "your module has no attention_weights after forward (set self.attention_weights)"
+    return compare_values(got, expected, atol=1e-5, rtol=1e-4, what="(output, attention_weights)")
+
+
+def _compare_chunked(got, expected):
+    scores, within, largest, bound = got
+    problem = compare_values(scores, expected[0], atol=1e-5, rtol=1e-4, what="your scores")
+    if problem:
+        return problem
+    if not within:
+        return (f"your largest intermediate tensor has {largest} elements; chunks of chunk_size keys "
+                f"allow at most {bound}: never build the full (batch, queries, keys, num_hiddens) tensor")
+    return None
+
+
+def _scores_case(batch, queries, keys, query_size, key_size, hiddens, seed):
+    return (_randn(batch, queries, query_size, seed=seed), _randn(batch, keys, key_size, seed=seed + 1),
+            _randn(hiddens, query_size, seed=seed + 2), _randn(hiddens, key_size, seed=seed + 3),
+            _randn(hiddens, seed=seed + 4))
+
+
+def _class_case(sizes, batch, queries, keys, v, seed, valid_lens):
+    key_size, query_size, _ = sizes
+    return (sizes, seed, _randn(batch, queries, query_size, seed=seed),
+            _randn(batch, keys, key_size, seed=seed + 1), _randn(batch, keys, v, seed=seed + 2), valid_lens)
+
+
+def _chunk_case(batch, queries, keys, sizes, seed, chunk_size):
+    key_size, query_size, _ = sizes
+    return (_randn(batch, queries, query_size, seed=seed), _randn(batch, keys, key_size, seed=seed + 1),
+            sizes, seed, chunk_size)
+
+
+register(
+    Exercise(
+        id="3.1",
+        title="additive scores by broadcasting",
+        points=2,
+        target="additive_scores",
+        reference=reference_additive_scores,
+        hint="project first: queries @ W_q.T is (batch, queries, h), keys @ W_k.T is (batch, keys, h); "
+        "unsqueeze them to (batch, queries, 1, h) and (batch, 1, keys, h), add, tanh, then @ w_v.",
+        cases=(
+            Case("queries (1, 2, 3), keys (1, 4, 3), num_hiddens 5",
+                 lambda: _scores_case(1, 2, 4, 3, 3, 5, seed=1)),
+            Case("queries (2, 3, 6), keys (2, 5, 4) (different sizes), num_hiddens 8",
+                 lambda: _scores_case(2, 3, 5, 6, 4, 8, seed=6)),
+            Case("one query against 7 keys: queries (3, 1, 20), keys (3, 7, 2)",
+                 lambda: _scores_case(3, 1, 7, 20, 2, 4, seed=11), hidden=True),
+            Case("queries (2, 4, 5), keys (2, 3, 5) (more queries than keys)",
+                 lambda: _scores_case(2, 4, 3, 5, 5, 6, seed=16), hidden=True),
+        ),
+    ),
+    Exercise(
+        id="3.2",
+        title="an MLPAttention module",
+        points=3,
+        target="MLPAttention",
+        reference=AdditiveAttention,
+        call=call_attention_class,
+        compare=_compare_attention,
+        hint="self.W_q = nn.Linear(query_size, num_hiddens, bias=False) (same for W_k), "
+        "self.w_v = nn.Linear(num_hiddens, 1, bias=False); scores = self.w_v(torch.tanh("
+        "q.unsqueeze(2) + k.unsqueeze(1))).squeeze(-1); masked_softmax; dropout; bmm with values.",
+        cases=(
+            Case("key_size 4, query_size 6, num_hiddens 8, valid_lens=None",
+                 lambda: _class_case((4, 6, 8), 2, 3, 5, 2, seed=21, valid_lens=None)),
+            Case("valid_lens=tensor([2, 5])",
+                 lambda: _class_case((4, 6, 8), 2, 3, 5, 2, seed=24, valid_lens=torch.tensor([2, 5]))),
+            Case("2-D valid_lens=tensor([[1, 2], [3, 0]]) (a fully masked query)",
+                 lambda: _class_case((3, 3, 4), 2, 2, 3, 4, seed=27, valid_lens=torch.tensor([[1, 2], [3, 0]])),
+                 hidden=True),
+            Case("key_size 2, query_size 20, num_hiddens 8, valid_lens=tensor([2, 6])",
+                 lambda: _class_case((2, 20, 8), 2, 1, 10, 4, seed=30, valid_lens=torch.tensor([2, 6])),
+                 hidden=True),
+        ),
+    ),
+    Exercise(
+        id="3.3",
+        title="additive scores in chunks of keys (bounded memory)",
+        points=3,
+        target="chunked_additive_scores",
+        reference=reference_chunked,
+        call=call_chunked,
+        compare=_compare_chunked,
+        hint="project all queries and keys once (small), then loop over the keys in slices of "
+        "chunk_size: tanh(q.unsqueeze(2) + k_slice.unsqueeze(1)), w_v, squeeze; torch.cat along -1.",
+        cases=(
+            Case("queries (2, 3, 4), keys (2, 10, 4), num_hiddens 8, chunk_size 4",
+                 lambda: _chunk_case(2, 3, 10, (4, 4, 8), seed=41, chunk_size=4)),
+            Case("keys of size 3, queries of size 5, chunk_size 2",
+                 lambda: _chunk_case(2, 2, 6, (3, 5, 8), seed=44, chunk_size=2)),
+            Case("chunk_size 1 (one key at a time)",
+                 lambda: _chunk_case(1, 4, 5, (4, 4, 6), seed=47, chunk_size=1), hidden=True),
+            Case("chunk_size 16 larger than the 7 keys",
+                 lambda: _chunk_case(2, 3, 7, (4, 4, 8), seed=50, chunk_size=16), hidden=True),
+            Case("13 keys in chunks of 5 (the last chunk is shorter)",
+                 lambda: _chunk_case(2, 3, 13, (4, 6, 8), seed=53, chunk_size=5), hidden=True),
+        ),
+    ),
+)
