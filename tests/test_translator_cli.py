@@ -1,0 +1,108 @@
+"""`attn train`, `attn translate`, `attn evaluate` (in-process: utils.cli.main is what the process runs)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from utils.cli import main
+from utils.data import generated_splits
+from utils.train import read_checkpoint
+from utils.train.commands.translate import alignment_table
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("translator")
+    status = main(["train", "--profile", "smoke", "--steps", "60", "--out", str(out), "--no-progress",
+                   "--eval-sentences", "30", "--device", "cpu"])
+    assert status == 0
+    return out
+
+
+def test_train_prints_a_summary_and_writes_its_files(trained):
+    metrics = json.loads((trained / "metrics.json").read_text())
+    assert metrics["steps"] == 60 and metrics["model_config"]["decoder"] == "luong"
+    assert metrics["data"] == {"source": "generated", "num_pairs": 2000, "path": None, "max_pairs": None,
+                               "seed": 0, "min_freq": 2}
+    checkpoint = read_checkpoint(trained)
+    assert checkpoint["train_config"]["steps"] == 60 and checkpoint["data_spec"]["num_pairs"] == 2000
+
+
+def test_translate_prints_one_line_per_sentence(trained, capsys):
+    assert main(["translate", "I am cold.", "She sees the cat.", "--checkpoint", str(trained)]) == 0
+    lines = capsys.readouterr().out.strip().split("\n")
+    assert len(lines) == 2 and all(lines)
+    assert main(["translate", "I am cold.", "--checkpoint", str(trained / "checkpoint.pt"), "--beam", "3"]) == 0
+    assert capsys.readouterr().out.strip()
+
+
+def test_translate_alignment_prints_a_source_by_target_table(trained, capsys):
+    assert main(["translate", "She sees the cat.", "--checkpoint", str(trained), "--alignment"]) == 0
+    out = capsys.readouterr().out
+    header = out.split("\n")[1].split()
+    assert header == ["she", "sees", "the", "cat", ".", "<eos>"]
+    rows = [line.split() for line in out.split("\n")[2:] if line.strip()]
+    assert rows, out
+    for row in rows:
+        weights = [float(cell.rstrip("*")) for cell in row[1:]]
+        assert len(weights) == 6 and sum(weights) == pytest.approx(1.0, abs=0.04)
+        assert sum(cell.endswith("*") for cell in row[1:]) == 1
+
+
+def test_alignment_table_layout_and_shape_check():
+    table = alignment_table(["i", "am", "<eos>"], ["j'ai", "<eos>"], torch.tensor([[0.7, 0.2, 0.1], [0, 0, 1.0]]))
+    lines = table.split("\n")
+    assert lines[0].split() == ["i", "am", "<eos>"]
+    assert lines[1].split() == ["j'ai", "0.70*", "0.20", "0.10"]
+    assert lines[2].split() == ["<eos>", "0.00", "0.00", "1.00*"]
+    with pytest.raises(ValueError, match=r"weights must have shape \(2, 3\)"):
+        alignment_table(["i", "am", "<eos>"], ["j'ai", "<eos>"], torch.ones(3, 3))
+
+
+def test_evaluate_prints_sacrebleu_on_the_rebuilt_test_split(trained, capsys):
+    assert main(["evaluate", "--checkpoint", str(trained), "--max-sentences", "40", "--examples", "1"]) == 0
+    out = capsys.readouterr().out
+    num_test = len(generated_splits(2000, seed=0).test)  # the split the checkpoint's data spec rebuilds
+    assert out.startswith("sacreBLEU ") and f"on test (40 of {num_test} pairs, greedy decoding" in out
+    score = float(out.split()[1])
+    assert 0 <= score <= 100
+    assert "model:" in out and "reference:" in out
+
+
+def test_training_divergence_exits_1_with_the_message(tmp_path, capsys):
+    status = main(["train", "--profile", "smoke", "--lr", "1e30", "--warmup-steps", "0", "--out", str(tmp_path),
+                   "--no-progress", "--eval-sentences", "0"])
+    captured = capsys.readouterr()
+    assert status == 1
+    assert "attn train: error: training diverged at step" in captured.err
+    assert "learning rate" in captured.err and "Traceback" not in captured.err + captured.out
+
+
+def test_resume_refuses_changed_model_options(trained, capsys):
+    status = main(["train", "--out", str(trained), "--resume", "--num-hiddens", "64", "--no-progress"])
+    assert status == 2
+    assert "--num-hiddens differ" in capsys.readouterr().err
+
+
+def test_resume_of_a_finished_run_keeps_it(trained, capsys):
+    before = read_checkpoint(trained)["model_state"]
+    assert main(["train", "--out", str(trained), "--resume", "--no-progress", "--eval-sentences", "30"]) == 0
+    assert "resuming at step 60" in capsys.readouterr().out
+    after = read_checkpoint(trained)["model_state"]
+    assert all(torch.equal(before[name], after[name]) for name in before)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["translate", "hi", "--checkpoint", "nowhere/checkpoint.pt"], "no checkpoint at"),
+    (["evaluate", "--checkpoint", "nowhere"], "no checkpoint at"),
+    (["train", "--data", "nowhere/fra.txt", "--out", "x"], "--data nowhere/fra.txt: no such file"),
+    (["train", "--profile", "smoke", "--steps", "0", "--out", "x"], "steps must be an int >= 1; got 0"),
+])
+def test_bad_arguments_are_reported(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) in (1, 2)
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
