@@ -117,7 +117,7 @@ class _Run:
 
 
 def train(model: nn.Module, data, config: TrainConfig, out_dir, *, resume: bool = False, device=None,
-          progress: bool = True, data_spec=None) -> dict:
+          progress: bool = True, data_spec=None, log=None) -> dict:
     """Train ``model`` on ``data.batches("train", …)`` for ``config.steps`` steps; return the metrics.
 
     ``model``: a ``Seq2Seq`` (``forward(src, src_valid_lens, tgt_in) -> (logits, weights)``).
@@ -127,7 +127,9 @@ def train(model: nn.Module, data, config: TrainConfig, out_dir, *, resume: bool 
     (model, optimizer, scheduler, RNG states, position in the data), ending with
     the same parameters as an uninterrupted run; without a checkpoint there it
     starts from scratch. ``data_spec``: a ``DataSpec`` (or its dict) saved in the
-    checkpoint so that ``attn evaluate`` can rebuild the same splits.
+    checkpoint so that ``attn evaluate`` can rebuild the same splits. ``log``: a
+    function called (on rank 0) with a line per log interval and validation,
+    e.g. ``print`` for a log file without a progress bar.
 
     Under torchrun every rank calls ``train`` with the same arguments; the
     model is wrapped in ``DistributedDataParallel``; only rank 0 writes files.
@@ -216,10 +218,14 @@ def train(model: nn.Module, data, config: TrainConfig, out_dir, *, resume: bool 
                                        batch_size=max(config.batch_size, 64))
             run.bleu.append({"step": run.step, "bleu": round(result.bleu, 2),
                              "sentences": result.num_sentences})
-            if bar is not None:
-                bar.write(f"step {run.step}: valid sacreBLEU {result.bleu:.1f} "
-                          f"({result.num_sentences} sentences, greedy)")
+            say(f"step {run.step}: valid sacreBLEU {result.bleu:.1f} ({result.num_sentences} sentences, greedy)")
         distributed.barrier(info)
+
+    def say(line: str) -> None:
+        if bar is not None:
+            bar.write(line)
+        elif log is not None and info.is_main:
+            log(line)
 
     bar = None
     if progress and info.is_main:
@@ -283,6 +289,9 @@ def train(model: nn.Module, data, config: TrainConfig, out_dir, *, resume: bool 
                         "tokens_per_s": round(interval_loss[1].item() / max(interval_train_seconds, 1e-9), 1),
                         "steps": run.step - interval_started,
                     })
+                    entry = run.losses[-1]
+                    say(f"step {run.step}: loss {entry['loss']:.4f}, lr {entry['lr']:.3g}, "
+                        f"{entry['tokens_per_s']:,.0f} tokens/s")
                     interval_loss.zero_()
                     interval_started, interval_train_seconds = run.step, 0.0
                 epoch_done = run.next_batch == per_rank

@@ -168,7 +168,8 @@ def run(args: argparse.Namespace) -> int:
         say(f"training: {train_config.steps} steps, batch {train_config.batch_size}{world}, lr "
             f"{train_config.lr:g}, device {device}{resumed}; writing to {out_dir}")
         metrics = train(model, data, train_config, out_dir, resume=args.resume, device=device,
-                        progress=not args.no_progress, data_spec=spec)
+                        progress=not args.no_progress, data_spec=spec,
+                        log=lambda line: print(line, flush=True))
     except TrainingDiverged as error:
         return fail("train", str(error), 1)
     except CorpusUnavailable as error:
@@ -177,9 +178,10 @@ def run(args: argparse.Namespace) -> int:
         return fail("train", str(error), 2)
     finally:
         distributed.shutdown()
-    bleu = metrics["valid_bleu"]
+    bleu, loss = metrics["valid_bleu"], metrics["final_loss"]
     say(f"done: {metrics['steps']} steps in {metrics['wall_seconds']:.1f} s, "
-        f"{metrics['tokens_per_s']:,.0f} target tokens/s, final loss {metrics['final_loss']:.3f}"
+        f"{metrics['tokens_per_s']:,.0f} target tokens/s"
+        + (f", final loss {loss:.3f}" if loss is not None else "")
         + (f", valid sacreBLEU {bleu:.1f} (greedy)" if bleu is not None else ""))
     say(f"checkpoint: {checkpoint_path}; metrics: {out_dir / 'metrics.json'}")
     sys.stdout.flush()
