@@ -1,7 +1,9 @@
-"""The grader's code that runs INSIDE a student's kernel, after the student's cells.
+"""The grader's code that runs INSIDE a student's kernel, before and after the student's cells.
 
-``attn grade`` sends this file's source to the kernel (see :func:`collection_source`):
-for one exercise it looks up ``exercise.target`` among the names the notebook
+``attn grade`` sends this file's source to the kernel (see :func:`kernel_source`).
+Before the student's cells, :func:`prepare` imports the heavy libraries the notebook
+uses (so their import time does not count against a cell's limit) and caps what a
+cell may print. After them, :func:`collect`, for one exercise, looks up ``exercise.target`` among the names the notebook
 defined, runs every case (visible and hidden) with ``run_case``, and saves the
 raw outcomes with ``torch.save`` as plain tensors, numbers, strings, lists and
 dicts, which the grader reloads with ``torch.load(weights_only=True)`` and judges
@@ -183,10 +185,50 @@ def collect(params: dict) -> None:
         _restore(saved)
 
 
-def collection_source(params: dict) -> str:
-    """The code of a cell that runs :func:`collect` with ``params`` in a private namespace."""
+class OutputLimitExceeded(Exception):
+    """Raised (once per cell) by print() when a cell's output passes the grader's limit."""
+
+
+def _cap_output(limit: int) -> None:
+    """Make ``sys.stdout``/``sys.stderr`` raise :class:`OutputLimitExceeded` past ``limit`` characters
+    in one cell, and drop the rest, so a cell printing 500 MB never ships it to the grader."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        state = {"cell": None, "size": 0, "raised": False}
+
+        def write(text, original=stream.write, stream=stream, state=state):
+            try:
+                cell = stream.parent_header.get("msg_id")
+            except Exception:
+                cell = None
+            if cell != state["cell"]:
+                state.update(cell=cell, size=0, raised=False)
+            state["size"] += len(text) if isinstance(text, str) else 0
+            if state["size"] <= limit:
+                return original(text)
+            if not state["raised"]:
+                state["raised"] = True
+                raise OutputLimitExceeded(f"this cell printed more than {limit // 2**20} MB; "
+                                          "the grader stopped its output")
+            return len(text)
+
+        stream.write = write
+
+
+def prepare(params: dict) -> None:
+    """Import the heavy libraries the notebook imports; cap each cell's output."""
+    for module in params["warm"]:
+        try:
+            importlib.import_module(module)
+        except Exception:  # the student's own import will report it
+            pass
+    _cap_output(params["max_output_chars"])
+
+
+def kernel_source(function: str, params: dict) -> str:
+    """The code of a cell that runs ``function(params)`` (from this file) in a private namespace."""
     from pathlib import Path
 
     source = Path(__file__).read_text(encoding="utf-8")
-    program = f"{source}\ncollect({params!r})\n"
+    program = f"{source}\n{function}({params!r})\n"
     return f"exec(compile({program!r}, '<attn grade>', 'exec'), {{'__name__': '__attn_grade__'}})"

@@ -20,6 +20,7 @@ The notebook's outputs are not kept: only their size (a cell printing more than
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import base64
 import json
@@ -35,12 +36,42 @@ from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-from utils.notebooks.grade_collect import collection_source
+from utils.notebooks.grade_collect import kernel_source
 from utils.notebooks.grade_kernel import MEMORY_VARIABLE
 
 TOKEN_VARIABLE = "ATTN_GRADE_TOKEN"
 PROBE_SECONDS = 10  # how long an interrupted kernel gets to show it is responsive again
 MAX_RESULT_BYTES = 64 * 2**20
+# imported before the student's cells when the notebook imports them: they take seconds to load
+HEAVY_MODULES = {"torch", "torchvision", "numpy", "matplotlib", "d2l", "pandas", "scipy", "sacrebleu"}
+
+
+def heavy_imports(notebook) -> list[str]:
+    """The modules of ``HEAVY_MODULES`` the notebook's code cells import, in order.
+
+    ``from d2l import torch`` lists ``d2l`` and ``d2l.torch`` (a name that is not a
+    submodule fails to import, harmlessly).
+    """
+    found: list[str] = []
+    for cell in notebook.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        lines = [line for line in str(cell.get("source", "")).splitlines()
+                 if not line.lstrip().startswith(("%", "!"))]  # IPython magics are not Python
+        try:
+            tree = ast.parse("\n".join(lines))
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names
+                                         if alias.name != "*"]
+            else:
+                continue
+            found += [name for name in names if name.split(".")[0] in HEAVY_MODULES and name not in found]
+    return found
 
 
 def cell_title(cell) -> str:
@@ -90,7 +121,7 @@ class Worker:
     def __init__(self, plan: dict):
         self.plan = plan
         self.private = Path(plan["private"])
-        self.deadline = time.monotonic() + plan["timeout_notebook"]
+        self.spent = 0.0  # seconds of the notebook's own cells, over all attempts
         self.events: list[dict] = []
         self.skip: set[int] = set()
         self.client: GradingClient | None = None
@@ -129,7 +160,7 @@ class Worker:
         client = GradingClient(
             notebook, kernel_name="python3", timeout=self.plan["timeout_cell"], allow_errors=True,
             interrupt_on_timeout=False, shutdown_kernel="immediate", record_timing=False,
-            startup_timeout=max(5, min(60, int(self.remaining()))),
+            startup_timeout=self.plan["timeout_startup"],
             max_output_bytes=self.plan["max_output_bytes"],
             resources={"metadata": {"path": str(workdir)}})
         client.km = client.create_kernel_manager()
@@ -157,7 +188,7 @@ class Worker:
         return f"the kernel exited with status {code} (e.g. os._exit or a crash)"
 
     def remaining(self) -> float:
-        return self.deadline - time.monotonic()
+        return self.plan["timeout_notebook"] - self.spent
 
     def event(self, kind: str, detail: str, cell: int | None = None, **extra) -> None:
         entry = {"kind": kind, "detail": detail, "cell": cell, **extra}
@@ -170,6 +201,7 @@ class Worker:
         """Run one cell; 'ok', 'error', 'timeout' (stopped by an interrupt). Raises KernelLost."""
         client = self.client
         client.timeout = max(1, int(timeout))
+        started = time.monotonic()
         try:
             client.execute_cell(client.nb.cells[index], index)
         except DeadKernelError:
@@ -179,6 +211,8 @@ class Worker:
             if not self._responsive():
                 raise KernelLost("did-not-stop") from None
             return "timeout"
+        finally:
+            self.spent += time.monotonic() - started
         return "error" if index in client.errors else "ok"
 
     def _interrupt(self) -> None:
@@ -218,8 +252,14 @@ class Worker:
         """Run the notebook once, skipping ``self.skip``. True when the kernel is still usable."""
         try:
             client = self._start(attempt)
-        except Exception as error:
-            self.event("kernel_start_failed", f"the kernel did not start: {error!r}"[:300])
+            params = {"warm": heavy_imports(client.nb), "max_output_chars": self.plan["max_output_bytes"]}
+            prepared = self._run_extra(kernel_source("prepare", params), self.plan["timeout_startup"])
+        except Exception as error:  # KernelLost, or a kernel that never answered
+            self.event("kernel_start_failed", f"the kernel did not start: {error}"[:300])
+            return False
+        if prepared != "ok":
+            self.event("kernel_start_failed", f"the kernel did not start ({prepared} after "
+                       f"{self.plan['timeout_startup']} s importing {', '.join(params['warm'])})")
             return False
         for index, cell in enumerate(client.nb.cells):
             if cell.cell_type != "code" or index in self.skip or not cell.source.strip():
@@ -244,7 +284,8 @@ class Worker:
             if status == "timeout":
                 self.event("cell_timeout", f"the cell ran past {int(timeout)} s and was interrupted",
                            cell=index, attempt=attempt)
-            elif index in client.interrupted_for_output:
+            elif index in client.interrupted_for_output or (
+                    status == "error" and client.errors[index]["ename"] == "OutputLimitExceeded"):
                 self.event("output_limit", f"the cell printed more than "
                            f"{self.plan['max_output_bytes'] // 2**20} MB and was interrupted", cell=index,
                            attempt=attempt)
@@ -288,7 +329,7 @@ class Worker:
                       "exercise": exercise_id, "result_path": str(path)}
             entry = {"status": "collected", "detail": ""}
             try:
-                status = self._run_extra(collection_source(params), self.plan["timeout_cell"])
+                status = self._run_extra(kernel_source("collect", params), self.plan["timeout_cell"])
             except KernelLost as lost:
                 status, alive = f"lost: {lost}", False
             if status == "timeout":

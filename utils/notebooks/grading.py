@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import warnings
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,7 @@ from utils.notebooks.grade_report import (
     write_markdown,
     write_table,
 )
-from utils.notebooks.grade_worker import TOKEN_VARIABLE
+from utils.notebooks.grade_worker import PROBE_SECONDS, TOKEN_VARIABLE
 from utils.notebooks.submissions import Submission, find_submissions, inspect, unique_names
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the course's `utils`, as this process sees it
@@ -54,6 +55,7 @@ STATUS_ORDER = ("kernel-died", "timeout", "output-limit", "tampered", "cell-erro
 class Limits:
     timeout_cell: int = 120
     timeout_notebook: int = 600
+    timeout_startup: int = 180  # a kernel's start and library imports: not the notebook's time
     memory_bytes: int = 4 * 2**30
     max_output_bytes: int = 20 * 2**20
     profile: str = "smoke"
@@ -62,7 +64,8 @@ class Limits:
 
     def hard_seconds(self, exercises: int) -> float:
         """When the worker is killed, whatever it is doing: its own limits plus a margin."""
-        return self.timeout_notebook + (exercises + 2) * self.timeout_cell + 60
+        per_attempt = self.timeout_startup + 60 + PROBE_SECONDS  # start, imports, a last probe
+        return self.timeout_notebook + self.max_attempts * per_attempt + (exercises + 2) * self.timeout_cell + 60
 
 
 # ---- outcomes from the kernel, and the verdict --------------------------------------------
@@ -92,7 +95,9 @@ def _unship(value):
 
 def load_outcomes(data: str) -> dict:
     """The kernel's record for one exercise, loaded safely (tensors and plain data only)."""
-    record = torch.load(io.BytesIO(base64.b64decode(data)), weights_only=True)
+    with warnings.catch_warnings():  # torch warns about unusual pickles before refusing them
+        warnings.simplefilter("ignore")
+        record = torch.load(io.BytesIO(base64.b64decode(data)), weights_only=True)
     if not isinstance(record, dict) or not isinstance(record.get("outcomes"), list):
         raise ValueError("the record is not a dict with a list of outcomes")
     return record
@@ -153,7 +158,7 @@ def grade_exercise(exercise: Exercise, entry: dict, limits: Limits) -> tuple[Exe
 
 def build_report(submission: Submission, exercises: list[Exercise], result: dict | None,
                  limits: Limits, failure: str = "", status: str = "") -> Report:
-    report = Report(file=str(submission.path), name=submission.name, chapter=submission.chapter,
+    report = Report(file=submission.file, name=submission.name, chapter=submission.chapter,
                     status=status or "ok")
     if result is None:
         report.message = failure
@@ -214,6 +219,7 @@ def run_worker(submission: Submission, exercises: list[Exercise], limits: Limits
                 "chapter": submission.chapter, "exercises": [ex.id for ex in exercises],
                 "package_dir": str(PACKAGE_DIR), "private": str(private), "token": token,
                 "timeout_cell": limits.timeout_cell, "timeout_notebook": limits.timeout_notebook,
+                "timeout_startup": limits.timeout_startup,
                 "memory_bytes": limits.memory_bytes, "max_output_bytes": limits.max_output_bytes,
                 "profile": limits.profile, "threads": limits.threads,
                 "max_attempts": limits.max_attempts}
@@ -266,7 +272,7 @@ def _kill_group(pid: int) -> None:
 def grade_submission(submission: Submission, limits: Limits) -> Report:
     """The report for one submission; never raises (a grader failure is reported as such)."""
     if submission.problem is not None:
-        return Report(file=str(submission.path), name=submission.name, chapter=submission.chapter,
+        return Report(file=submission.file, name=submission.name, chapter=submission.chapter,
                       status="invalid", message=submission.problem)
     exercises = load_chapter(submission.chapter)
     try:
@@ -291,8 +297,9 @@ def grade(paths: list[str | Path], *, out: Path, chapter: int | None = None, job
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files = find_submissions(paths, exclude=out)
-    submissions = [inspect(path, chapter=chapter, known_chapters=_has_exercises) for path in files]
-    for submission, name in zip(submissions, unique_names(files), strict=True):
+    submissions = [inspect(path, chapter=chapter, known_chapters=_has_exercises, file=file)
+                   for path, file in files]
+    for submission, name in zip(submissions, unique_names([path for path, _ in files]), strict=True):
         submission.name = name
     reports: dict[int, Report] = {}
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool, \
@@ -323,6 +330,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="seconds per cell, and per exercise's checks (default: %(default)s)")
     parser.add_argument("--timeout-notebook", type=int, default=Limits.timeout_notebook,
                         help="seconds for all of a notebook's cells (default: %(default)s)")
+    parser.add_argument("--timeout-startup", type=int, default=Limits.timeout_startup,
+                        help="seconds for a kernel to start and import torch & co. (not counted in the "
+                             "notebook's time; default: %(default)s)")
     parser.add_argument("--memory-limit", type=float, default=Limits.memory_bytes / 2**30,
                         help="GiB of memory a kernel may allocate (default: %(default)s)")
     parser.add_argument("--max-output", type=float, default=Limits.max_output_bytes / 2**20,
@@ -332,7 +342,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    for name in ("jobs", "timeout_cell", "timeout_notebook", "memory_limit", "max_output"):
+    for name in ("jobs", "timeout_cell", "timeout_notebook", "timeout_startup", "memory_limit", "max_output"):
         if getattr(args, name) <= 0:
             print(f"attn grade: --{name.replace('_', '-')} must be positive; got {getattr(args, name)}",
                   file=sys.stderr)
@@ -343,6 +353,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     limits = Limits(timeout_cell=args.timeout_cell, timeout_notebook=args.timeout_notebook,
+                    timeout_startup=args.timeout_startup,
                     memory_bytes=int(args.memory_limit * 2**30),
                     max_output_bytes=int(args.max_output * 2**20), profile=args.profile, threads=threads)
     reports = grade(args.submissions, out=args.out, chapter=args.chapter, jobs=args.jobs, limits=limits)

@@ -25,19 +25,21 @@ _TITLE_CHAPTER = re.compile(r"^\s*#\s+(\d{2})\s*[·:.\-]", re.MULTILINE)
 @dataclass
 class Submission:
     path: Path
+    file: str = ""  # how the table names it: its path inside the folder given, or as given
     name: str = ""  # unique among the submissions: the stem of its report files
     chapter: int | None = None
     problem: str | None = None  # why it cannot be graded
 
 
-def find_submissions(paths: list[str | Path], *, exclude: Path | None = None) -> list[Path]:
-    """The files named, and the files inside the folders named (recursively), in a stable order.
+def find_submissions(paths: list[str | Path], *, exclude: Path | None = None) -> list[tuple[Path, str]]:
+    """The files named, and the files inside the folders named (recursively), in a stable order,
+    each with how to call it: its path inside the folder given (a file given: as given).
 
     Hidden files and folders, ``.ipynb_checkpoints`` and anything under ``exclude`` (the
     output folder) are left out; other files are kept so the table can say they are not
     notebooks. A path that does not exist is kept too (its problem says so).
     """
-    found: list[Path] = []
+    found: list[tuple[Path, str]] = []
     exclude = exclude.resolve() if exclude is not None else None
     for given in map(Path, paths):
         if given.is_dir():
@@ -47,12 +49,12 @@ def find_submissions(paths: list[str | Path], *, exclude: Path | None = None) ->
                     continue
                 if exclude is not None and path.resolve().is_relative_to(exclude):
                     continue
-                found.append(path)
+                found.append((path, "/".join(relative)))
         else:
-            found.append(given)
-    unique: dict[Path, Path] = {}
-    for path in found:
-        unique.setdefault(path.resolve(), path)
+            found.append((given, str(given)))
+    unique: dict[Path, tuple[Path, str]] = {}
+    for path, file in found:
+        unique.setdefault(path.resolve(), (path, file))
     return list(unique.values())
 
 
@@ -118,13 +120,13 @@ def read_notebook(path: Path):
     return notebook
 
 
-def inspect(path: Path, *, chapter: int | None = None, known_chapters=None) -> Submission:
+def inspect(path: Path, *, chapter: int | None = None, known_chapters=None, file: str = "") -> Submission:
     """Read ``path`` and decide its chapter: ``chapter`` (``--chapter``), else its file name,
     else its content; a notebook whose content belongs to another chapter is refused.
 
     ``known_chapters(n)`` says whether chapter ``n`` has exercises (``None``: any).
     """
-    submission = Submission(path=path)
+    submission = Submission(path=path, file=file or str(path))
     try:
         notebook = read_notebook(path)
     except ValueError as error:
@@ -146,11 +148,12 @@ def inspect(path: Path, *, chapter: int | None = None, known_chapters=None) -> S
 
 
 def unique_names(paths: list[Path]) -> list[str]:
-    """A distinct report name per path: the file's stem, prefixed by its folder when needed."""
+    """A distinct report name per path: the file's stem, prefixed by its folder when stems repeat."""
+    stems = Counter(path.stem for path in paths)
     names: list[str] = []
     for path in paths:
         name = path.stem or "submission"
-        if name in names and path.parent.name:
+        if stems[path.stem] > 1 and path.parent.name:
             name = f"{path.parent.name}-{name}"
         base, number = name, 2
         while name in names:

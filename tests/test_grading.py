@@ -1,0 +1,383 @@
+"""`attn grade`: a class folder of correct, partial, blank and adversarial chapter-01 notebooks.
+
+The adversarial notebooks are built here from the solution notebook (cells replaced or
+added). They start from a lean copy without d2l (whose import takes most of a kernel's
+start-up) so the whole folder grades in about two minutes on two cores.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+
+from utils.checks.core import load_chapter
+from utils.notebooks.grade_collect import OPAQUE_KEY, shippable
+from utils.notebooks.grade_report import Report, write_table
+from utils.notebooks.grade_worker import heavy_imports
+from utils.notebooks.grading import Limits, _unship, grade_exercise
+from utils.notebooks.submissions import (
+    chapter_from_name,
+    chapter_from_notebook,
+    find_submissions,
+    inspect,
+    read_notebook,
+    unique_names,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTION = ROOT / "solutions" / "01_masked_softmax.ipynb"
+CHAPTER = ROOT / "chapters" / "01_masked_softmax.ipynb"
+EXERCISES = {exercise.id: exercise for exercise in load_chapter(1)}
+FULL = sum(exercise.points for exercise in EXERCISES.values())  # 9
+
+
+# ---- building notebooks ------------------------------------------------------------------------
+def read(path: Path):
+    return nbformat.read(path, as_version=4)
+
+
+def code_index(notebook, startswith: str) -> int:
+    return next(i for i, cell in enumerate(notebook.cells)
+                if cell.cell_type == "code" and cell.source.startswith(startswith))
+
+
+def lean(notebook):
+    """The notebook without d2l: its import line and the cells that compare with it."""
+    notebook = copy.deepcopy(notebook)
+    notebook.cells = [cell for cell in notebook.cells if "d2l." not in cell.source]
+    setup = notebook.cells[code_index(notebook, "import matplotlib")]
+    setup.source = setup.source.replace("from d2l import torch as d2l\n", "")
+    return notebook
+
+
+def with_cell(notebook, source: str, *, after: str | None = None):
+    """A copy with a code cell added after the cell starting with ``after`` (default: at the end)."""
+    notebook = copy.deepcopy(notebook)
+    cell = nbformat.v4.new_code_cell(source)
+    position = len(notebook.cells) if after is None else code_index(notebook, after) + 1
+    notebook.cells.insert(position, cell)
+    return notebook
+
+
+def with_solution(notebook, name: str, body: str):
+    """A copy whose exercise function ``name`` has ``body`` instead of its solution."""
+    notebook = copy.deepcopy(notebook)
+    cell = notebook.cells[code_index(notebook, f"def {name}(")]
+    cell.source = cell.source.split("\n")[0] + "\n" + body
+    return notebook
+
+
+SETUP = "import matplotlib"  # the notebook's first code cell
+BOMB = """def hog():
+    blocks = []
+    while True:
+        blocks.append(bytearray(2**27))
+
+hog()"""
+TAMPER = """import utils.checks.compare as compare
+import utils.checks.core as core
+
+core.judge = lambda *args, **kwargs: None
+core.run_case = lambda exercise, answer, case: core.Outcome("ok", value=exercise.expected(case))
+compare.compare_values = lambda *args, **kwargs: None
+
+
+def check(exercise_id, answer):
+    print(f"Exercise {exercise_id}: correct. All the points.")"""
+VANDAL = """import os
+import shutil
+
+for name in os.listdir("."):
+    shutil.rmtree(name) if os.path.isdir(name) else os.remove(name)
+os.makedirs("utils/checks")
+for name in ("utils/__init__.py", "utils/checks/__init__.py", "utils/checks/core.py"):
+    with open(name, "w") as handle:
+        handle.write("raise SystemExit('fake checks')\\n")"""
+
+
+def build_class(folder: Path) -> dict[str, tuple[str, int]]:
+    """Write the class folder; return file name -> (expected status, expected points)."""
+    solution, chapter = read(SOLUTION), read(CHAPTER)
+    base = lean(solution)
+    notebooks = {
+        "01_correct.ipynb": (solution, "ok", FULL),
+        "01_partial.ipynb": (with_solution(solution, "my_masked_softmax",
+                                           "    return torch.softmax(scores, dim=-1)"),
+                             "cell-errors", FULL - EXERCISES["1.2"].points),
+        "01_blank.ipynb": (chapter, "ok", 0),
+        # still running at the cell limit: interrupted, the rest of the notebook runs
+        "loop.ipynb": (with_cell(base, "while True:\n    pass", after=SETUP), "timeout", FULL),
+        # swallows the interrupt: the kernel is killed, a second kernel skips the cell
+        "stubborn.ipynb": (with_cell(base, "import time\n\nwhile True:\n    try:\n        time.sleep(0.05)\n"
+                                           "    except KeyboardInterrupt:\n        pass", after=SETUP),
+                           "timeout", FULL),
+        "sys_exit.ipynb": (with_cell(base, "import sys\n\nsys.exit(3)", after=SETUP), "cell-errors", FULL),
+        "os_exit.ipynb": (with_cell(base, "import os\n\nos._exit(1)"), "kernel-died", FULL),
+        "segfault.ipynb": (with_cell(base, "import ctypes\n\nctypes.string_at(0)", after=SETUP),
+                           "kernel-died", FULL),
+        "interrupt.ipynb": (with_cell(base, "raise KeyboardInterrupt", after=SETUP), "cell-errors", FULL),
+        "chatty.ipynb": (with_cell(base, "for _ in range(500):\n    print('x' * 2**20)", after=SETUP),
+                         "output-limit", FULL),
+        "memory.ipynb": (with_cell(base, BOMB, after=SETUP), "cell-errors", FULL),
+        "vandal.ipynb": (with_cell(base, VANDAL, after=SETUP), "ok", FULL),
+        # the blank chapter with the checks patched and `check` redefined: still 0 points
+        "tamper.ipynb": (with_cell(chapter, TAMPER, after=SETUP), "tampered", 0),
+    }
+    expected = {}
+    for name, (notebook, status, points) in notebooks.items():
+        nbformat.write(notebook, folder / name)
+        expected[name] = (status, points)
+    other = with_cell(lean(solution), 'check("2.1", my_masked_softmax)\ncheck("2.2", my_masked_softmax)')
+    for cell in other.cells:
+        cell.source = cell.source.replace('check("1.', 'check("2.')
+    nbformat.write(other, folder / "01_other_chapter.ipynb")
+    (folder / "notes.txt").write_text("not a notebook\n")
+    (folder / "empty.ipynb").write_text("")
+    (folder / "broken.ipynb").write_text('{"cells": [')
+    for name in ("01_other_chapter.ipynb", "notes.txt", "empty.ipynb", "broken.ipynb"):
+        expected[name] = ("invalid", None)
+    return expected
+
+
+def attn_grade(folder: Path, out: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "utils.cli", "grade", str(folder), "--out", str(out), "--jobs", "2",
+         "--timeout-cell", "20", "--timeout-notebook", "60", "--memory-limit", "2", "--max-output", "5"],
+        capture_output=True, text=True, cwd=ROOT, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("class")
+    expected = build_class(folder)
+    out = tmp_path_factory.mktemp("grades")
+    result = attn_grade(folder, out)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return folder, out, expected, result
+
+
+def table(out: Path) -> dict[str, dict]:
+    with (out / "grades.csv").open(newline="") as handle:
+        return {Path(row["file"]).name: row for row in csv.DictReader(handle)}
+
+
+def report(out: Path, name: str) -> dict:
+    return json.loads((out / f"{Path(name).stem}.json").read_text())
+
+
+# ---- the class folder --------------------------------------------------------------------------
+def test_every_submission_gets_its_verdict_and_points(graded):
+    _, out, expected, _ = graded
+    rows = table(out)
+    assert set(rows) == set(expected)
+    for name, (status, points) in expected.items():
+        row = rows[name]
+        assert row["status"] == status, (name, row)
+        if points is None:
+            assert row["points"] == "" and row["message"], (name, row)
+        else:
+            assert int(row["points"]) == points and int(row["max_points"]) == FULL, (name, row)
+            assert (out / f"{Path(name).stem}.md").is_file()
+
+
+def test_reports_say_what_happened(graded):
+    _, out, _, result = graded
+    events = {name: [(event["kind"], event["detail"]) for event in report(out, name)["events"]]
+              for name in ("loop.ipynb", "stubborn.ipynb", "sys_exit.ipynb", "os_exit.ipynb",
+                           "segfault.ipynb", "interrupt.ipynb", "chatty.ipynb", "memory.ipynb")}
+    assert ("cell_timeout", "the cell ran past 20 s and was interrupted") in events["loop.ipynb"]
+    assert any(kind == "cell_timeout" and "ignored the interrupt" in detail
+               for kind, detail in events["stubborn.ipynb"])
+    assert any(detail.startswith("SystemExit") for _, detail in events["sys_exit.ipynb"])
+    assert any(kind == "kernel_died" and "exited with status 1" in detail
+               for kind, detail in events["os_exit.ipynb"])
+    assert any(kind == "kernel_died" and "signal 11" in detail for kind, detail in events["segfault.ipynb"])
+    assert any(detail.startswith("KeyboardInterrupt") for _, detail in events["interrupt.ipynb"])
+    assert any(kind == "output_limit" for kind, _ in events["chatty.ipynb"])
+    assert any(detail.startswith("MemoryError") for _, detail in events["memory.ipynb"])
+    tampered = report(out, "tamper.ipynb")
+    assert "utils.checks.core.judge was replaced or changed" in tampered["tampering"]
+    assert "the notebook's `check` is not the course's check function" in tampered["tampering"]
+    assert all(grade["verdict"] == "not implemented" for grade in tampered["exercises"])
+    assert "tampering with the checks" in (out / "tamper.md").read_text()
+    # one summary line per student on the terminal
+    for name in ("01_correct.ipynb", "notes.txt", "segfault.ipynb"):
+        assert name in result.stdout
+
+
+def test_partial_report_names_the_first_failing_case(graded):
+    _, out, _, _ = graded
+    grades = {grade["id"]: grade for grade in report(out, "01_partial.ipynb")["exercises"]}
+    assert grades["1.2"]["verdict"] == "failed" and grades["1.2"]["points"] == 0
+    assert grades["1.2"]["failed_case"] == EXERCISES["1.2"].cases[0].label
+    assert "your weights" in grades["1.2"]["reason"]
+    assert all(grades[other]["verdict"] == "passed" for other in ("1.1", "1.3", "1.4"))
+
+
+def test_invalid_files_get_a_clear_error(graded):
+    _, out, _, _ = graded
+    rows = table(out)
+    assert rows["notes.txt"]["message"].startswith("not a notebook")
+    assert rows["empty.ipynb"]["message"] == "empty file"
+    assert rows["broken.ipynb"]["message"].startswith("invalid JSON")
+    assert rows["01_other_chapter.ipynb"]["message"] == "this notebook is from chapter 02, not chapter 01"
+
+
+def test_regrading_gives_the_same_table(graded, tmp_path):
+    """A second run (over a sample of the class, to keep the test short) writes the same rows."""
+    folder, out, _, _ = graded
+    sample = ["01_correct.ipynb", "01_partial.ipynb", "01_blank.ipynb", "stubborn.ipynb", "os_exit.ipynb",
+              "tamper.ipynb", "broken.ipynb", "notes.txt"]
+    (tmp_path / "class").mkdir()
+    for name in sample:
+        shutil.copyfile(folder / name, tmp_path / "class" / name)
+    again = attn_grade(tmp_path / "class", tmp_path / "again")
+    assert again.returncode == 0, again.stdout + again.stderr
+    first = table(out)
+    assert table(tmp_path / "again") == {name: first[name] for name in sample}
+    for name in ("01_partial", "tamper"):
+        assert (tmp_path / "again" / f"{name}.json").read_text() == (out / f"{name}.json").read_text()
+
+
+# ---- the pieces --------------------------------------------------------------------------------
+def test_chapter_from_the_file_name():
+    assert chapter_from_name("01_masked_softmax.ipynb") == 1
+    assert chapter_from_name("05_multihead.ipynb") == 5
+    assert chapter_from_name("alice.ipynb") is None
+    assert chapter_from_name("1_short.ipynb") is None
+
+
+def test_chapter_from_the_notebook():
+    notebook = read(CHAPTER)
+    assert chapter_from_notebook(notebook) == 1
+    no_checks = copy.deepcopy(notebook)
+    no_checks.cells = [cell for cell in no_checks.cells if "check(" not in cell.source]
+    assert chapter_from_notebook(no_checks) == 1  # from the "# 01 · ..." title
+    no_checks.cells = [cell for cell in no_checks.cells if cell.cell_type == "code"]
+    assert chapter_from_notebook(no_checks) is None
+    no_checks.metadata["attn"] = {"chapter": 3}
+    assert chapter_from_notebook(no_checks) == 3
+
+
+def test_heavy_imports_are_warmed_before_the_cells():
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("%matplotlib inline\nimport matplotlib.pyplot as plt, os\nfrom d2l import torch as d2l"),
+        nbformat.v4.new_code_cell("import torch\nfrom utils import check\nfrom torch.nn import functional as F"),
+        nbformat.v4.new_code_cell("this is not Python"),
+    ])
+    assert heavy_imports(notebook) == ["matplotlib.pyplot", "d2l", "d2l.torch", "torch", "torch.nn",
+                                       "torch.nn.functional"]
+
+
+def test_inspect_decides_the_chapter(tmp_path):
+    notebook = read(CHAPTER)
+    nbformat.write(notebook, tmp_path / "alice.ipynb")
+    assert inspect(tmp_path / "alice.ipynb").chapter == 1  # from its check cells
+    assert inspect(tmp_path / "alice.ipynb", chapter=1).problem is None
+    refused = inspect(tmp_path / "alice.ipynb", chapter=2)
+    assert refused.problem == "this notebook is from chapter 01, not chapter 02"
+    nbformat.write(notebook, tmp_path / "03_misnamed.ipynb")
+    assert inspect(tmp_path / "03_misnamed.ipynb").problem == "this notebook is from chapter 01, not chapter 03"
+    anonymous = copy.deepcopy(notebook)
+    anonymous.cells = [cell for cell in anonymous.cells if cell.cell_type == "code" and "check(" not in cell.source]
+    nbformat.write(anonymous, tmp_path / "bob.ipynb")
+    assert "pass --chapter" in inspect(tmp_path / "bob.ipynb").problem
+    assert inspect(tmp_path / "bob.ipynb", chapter=1).chapter == 1
+    missing = inspect(tmp_path / "bob.ipynb", chapter=9, known_chapters=lambda n: n == 1)
+    assert missing.problem == "chapter 09 has no exercises to grade"
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("a.txt", "{}", "not a notebook: expected a .ipynb file, got .txt"),
+    ("a.ipynb", "", "empty file"),
+    ("a.ipynb", "{not json", "invalid JSON (line 1: Expecting property name enclosed in double quotes)"),
+    ("a.ipynb", "[1, 2]", "not a Jupyter notebook: the JSON has no 'cells'"),
+    ("a.ipynb", '{"cells": "many"}', "not a valid Jupyter notebook"),
+    ("a.ipynb", json.dumps(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# hi")])),
+     "empty notebook: no code cells"),
+])
+def test_invalid_files(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(ValueError) as error:
+        read_notebook(path)
+    assert str(error.value).startswith(message)
+    assert inspect(path, chapter=1).problem.startswith(message)
+
+
+def test_find_submissions_and_unique_names(tmp_path):
+    for relative in ("alice/01_masked_softmax.ipynb", "bob/01_masked_softmax.ipynb", "carol.ipynb",
+                     ".hidden.ipynb", "alice/.ipynb_checkpoints/x.ipynb", "grades/old.json"):
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text("{}")
+    found = find_submissions([tmp_path, tmp_path / "carol.ipynb"], exclude=tmp_path / "grades")
+    assert [file for _, file in found] == [
+        "alice/01_masked_softmax.ipynb", "bob/01_masked_softmax.ipynb", "carol.ipynb"]
+    assert unique_names([path for path, _ in found]) == [
+        "alice-01_masked_softmax", "bob-01_masked_softmax", "carol"]
+
+
+def test_outcomes_travel_as_plain_data_only():
+    import numpy as np
+
+    value = (torch.ones(2), [1, 2.5, "x", None], {"k": np.float64(0.5)}, np.zeros(2), torch.Size([2, 3]))
+    shipped = shippable(value)
+    assert shipped[2] == {"k": 0.5} and type(shipped[2]["k"]) is float
+    assert shipped[3][OPAQUE_KEY] == "ndarray" and shipped[4] == (2, 3)
+    back = _unship(shipped)
+    assert type(back[3]).__name__ == "ndarray" and torch.equal(back[0], torch.ones(2))
+
+
+def _entry(record: dict) -> dict:
+    import base64
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(record, buffer)
+    return {"status": "collected", "data": base64.b64encode(buffer.getvalue()).decode()}
+
+
+def test_the_grader_judges_what_came_back():
+    exercise = EXERCISES["1.1"]
+    right = [{"status": "ok", "value": exercise.expected(case), "error": ""} for case in exercise.cases]
+    grade, _ = grade_exercise(exercise, _entry({"defined": True, "outcomes": right}), Limits())
+    assert (grade.verdict, grade.points) == ("passed", exercise.points)
+    # a forged status, a value of the wrong kind, missing cases after a time-out
+    forged = [{"status": "correct!", "value": None, "error": ""}]
+    assert grade_exercise(exercise, _entry({"defined": True, "outcomes": forged}), Limits())[0].points == 0
+    odd = [{"status": "ok", "value": shippable(np_array()), "error": ""}]
+    grade, _ = grade_exercise(exercise, _entry({"defined": True, "outcomes": odd}), Limits())
+    assert grade.reason == "your result should be a torch.Tensor; got ndarray"
+    grade, _ = grade_exercise(exercise, {**_entry({"defined": True, "outcomes": right[:1]}), "status": "timeout"},
+                              Limits(timeout_cell=7))
+    assert (grade.failed_case, grade.reason) == (exercise.cases[1].label, "your code ran past the 7 s limit")
+    grade, _ = grade_exercise(exercise, {"status": "not_collected", "detail": "lost"}, Limits())
+    assert (grade.verdict, grade.reason) == ("not graded", "lost")
+    # a pickle of an arbitrary object is refused by weights_only
+    import base64
+    import pickle
+
+    evil = {"status": "collected", "data": base64.b64encode(pickle.dumps(Limits())).decode()}
+    assert grade_exercise(exercise, evil, Limits())[0].reason.startswith("the kernel's results could not be read")
+
+
+def np_array():
+    import numpy as np
+
+    return np.zeros(3)
+
+
+def test_table_has_a_row_per_submission(tmp_path):
+    write_table([Report(file="a.ipynb", name="a", chapter=None, status="invalid", message="empty file")],
+                tmp_path / "grades.csv")
+    assert (tmp_path / "grades.csv").read_text().splitlines() == [
+        "file,status,points,max_points,message", "a.ipynb,invalid,,,empty file"]
