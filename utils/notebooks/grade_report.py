@@ -76,6 +76,8 @@ def write_markdown(report: Report, path: Path) -> None:
             if grade.verdict == "passed":
                 hidden = f", {grade.hidden_cases} hidden" if grade.hidden_cases else ""
                 verdict = f"passed ({grade.cases} cases{hidden})"
+            elif grade.verdict == "not implemented":
+                verdict = "not implemented yet"
             elif grade.failed_case:
                 hidden = " (hidden)" if grade.failed_case_hidden else ""
                 verdict = f"failed on case {grade.failed_case}{hidden}: {grade.reason}"
@@ -87,8 +89,10 @@ def write_markdown(report: Report, path: Path) -> None:
     if report.events or report.tampering:
         lines += ["## What happened while grading", ""]
         lines += [f"- {describe_event(event)}" for event in report.events]
-        lines += [f"- tampering with the checks (it changes nothing: the grader runs its own): {note}"
-                  for note in report.tampering]
+        if report.tampering:
+            lines.append("- the notebook tampered with the checks (this changes nothing: the grader "
+                         "runs its own):")
+            lines += [f"  - {note}" for note in report.tampering]
         lines.append("")
     path.write_text("\n".join(lines), encoding="utf-8")
 

@@ -291,8 +291,10 @@ class Worker:
                            attempt=attempt)
             elif status == "error":
                 error = client.errors[index]
-                self.event("cell_error", f"{error['ename']}: {error['evalue']}".strip()[:300],
-                           cell=index, attempt=attempt)
+                detail = f"{error['ename']}: {error['evalue']}".strip().rstrip(":")
+                if error["ename"] == "MemoryError":
+                    detail += f" (a kernel may use {self.plan['memory_bytes'] / 2**30:g} GiB)"
+                self.event("cell_error", detail[:300], cell=index, attempt=attempt)
         return True
 
     def run_notebook(self) -> bool:
