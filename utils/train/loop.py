@@ -180,7 +180,10 @@ def train(model: nn.Module, data, config: TrainConfig, out_dir, *, resume: bool 
         rng_states = checkpoint["rng_states"]
         if len(rng_states) == info.world_size:
             _set_rng_state(rng_states[info.rank], device)
-        else:  # another number of processes: the data order holds, the dropout masks differ
+        else:
+            # another number of processes: continue at the same place of the epoch's batch list
+            # (rounded down: a few batches may be seen twice), with fresh dropout masks
+            run.next_batch = run.next_batch * len(rng_states) // info.world_size
             seed_everything(config.seed + info.rank + 1000 * run.step)
         run.resumed_from.append(run.step)
 
@@ -262,7 +265,7 @@ def train(model: nn.Module, data, config: TrainConfig, out_dir, *, resume: bool 
                     torch.tensor([loss.item() * num_tokens, num_tokens], dtype=torch.float64), info)
                 loss_value = step_loss[0].item() / max(step_loss[1].item(), 1)
                 if not math.isfinite(loss_value):
-                    raise TrainingDiverged(run.step + 1, loss_value, scheduler.get_last_lr()[0])
+                    raise TrainingDiverged(run.step + 1, loss_value, config.lr)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if config.clip_norm > 0:
