@@ -255,6 +255,41 @@ def test_regrading_gives_the_same_table(graded, tmp_path):
         assert (tmp_path / "again" / f"{name}.json").read_text() == (out / f"{name}.json").read_text()
 
 
+def test_a_worker_past_the_hard_limit_is_killed_with_its_kernel(tmp_path, monkeypatch):
+    import utils.notebooks.grading as grading
+
+    nbformat.write(with_cell(lean(read(SOLUTION)), "import time\n\ntime.sleep(600)", after=SETUP),
+                   tmp_path / "01_slow.ipynb")
+    token = "0123456789abcdef01234567"
+    monkeypatch.setattr(grading.secrets, "token_hex", lambda size: token)
+    monkeypatch.setattr(Limits, "hard_seconds", lambda self, exercises: 30)
+    reports = grading.grade([tmp_path / "01_slow.ipynb"], out=tmp_path / "out", jobs=1, progress=False,
+                            limits=Limits(timeout_cell=300, timeout_notebook=600))
+    assert (reports[0].status, reports[0].points) == ("killed", 0)
+    assert "hard limit of 30 s" in reports[0].message
+    tagged = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if f"ATTN_GRADE_TOKEN={token}".encode() in (entry / "environ").read_bytes():
+                tagged.append(entry.name)
+        except OSError:
+            continue
+    assert tagged == []
+
+
+def test_nothing_to_grade_and_bad_limits_are_usage_errors(tmp_path, capsys):
+    import argparse
+
+    import utils.notebooks.grading as grading
+
+    parser = argparse.ArgumentParser()
+    grading.configure(parser)
+    assert grading.run(parser.parse_args([str(tmp_path), "--out", str(tmp_path / "out")])) == 2
+    assert "no files to grade" in capsys.readouterr().err
+    assert grading.run(parser.parse_args([str(tmp_path), "--jobs", "0"])) == 2
+    assert "--jobs must be positive" in capsys.readouterr().err
+
+
 # ---- the pieces --------------------------------------------------------------------------------
 def test_chapter_from_the_file_name():
     assert chapter_from_name("01_masked_softmax.ipynb") == 1
