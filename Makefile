@@ -14,6 +14,9 @@ PYTEST_ARGS ?=
 # uv must use the machine's Python 3.11, never download one
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# compile .pyc files at install time: every notebook kernel imports torch, and without a
+# bytecode cache (PYTHONDONTWRITEBYTECODE is set on some machines) each import recompiles it
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: lab test lint unit notebooks release env lock doctor clean
 
@@ -24,7 +27,7 @@ lab: env  ## open JupyterLab on the course
 	$(VENV)/bin/jupyter lab --notebook-dir=$(CHAPTERS) $(ROOT_FLAG) $(LAB_ARGS)
 
 test: env lint  ## lint, unit tests, and nbval over solutions/ and chapters/ (smoke profile)
-	COURSE_PROFILE=smoke $(VENV)/bin/pytest -n 2 --dist loadfile \
+	COURSE_PROFILE=smoke OMP_NUM_THREADS=1 $(VENV)/bin/pytest -n 2 --dist loadfile \
 	  --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	  --nbval-cell-timeout 120 $(PYTEST_ARGS) tests solutions chapters
 

@@ -15,6 +15,10 @@ def setup_notebook(seed: int = 0, profile: str | None = None) -> torch.device:
     learner knows how long the training cells will take.
     """
     chosen = get_profile(profile)
+    if chosen == "smoke":
+        # smoke runs are tiny: one thread is as fast, reproducible, and does not oversubscribe
+        # the cores when the test suite runs notebooks in parallel
+        torch.set_num_threads(1)
     seed_everything(seed)
     torch.set_printoptions(precision=4, sci_mode=False)
     from utils.plot import use_png

@@ -32,7 +32,8 @@ def execute(notebook, *, cwd: Path, profile: str = "smoke", timeout_cell: int = 
     """
     from nbclient import NotebookClient
 
-    with _environment(COURSE_PROFILE=profile, PYDEVD_DISABLE_FILE_VALIDATION="1"):
+    # one thread, as under `make test`, so stored outputs are computed the way nbval recomputes them
+    with _environment(COURSE_PROFILE=profile, OMP_NUM_THREADS="1", PYDEVD_DISABLE_FILE_VALIDATION="1"):
         client = NotebookClient(notebook, kernel_name="python3", timeout=timeout_cell,
                                 allow_errors=allow_errors, resources={"metadata": {"path": str(cwd)}})
         client.execute()

@@ -53,13 +53,22 @@ def release_notebook(solution, *, name: str = "notebook"):
 
 
 def comparable_outputs(cell) -> list[dict]:
-    """A cell's outputs without what legitimately differs between two runs (counts, image bytes)."""
-    result = []
+    """A cell's outputs without what legitimately differs between two runs.
+
+    Execution counts and image bytes are dropped, and consecutive chunks of one stream are
+    joined: a busy machine may deliver the same printed text in more pieces (nbval joins them too).
+    """
+    result: list[dict] = []
     for output in cell.get("outputs", []):
         output = {key: value for key, value in output.items() if key not in ("execution_count", "metadata")}
         if "data" in output:
             output["data"] = {mime: value for mime, value in output["data"].items()
                               if not mime.startswith("image/")}
+        previous = result[-1] if result else None
+        if (output.get("output_type") == "stream" and previous is not None
+                and previous.get("output_type") == "stream" and previous.get("name") == output.get("name")):
+            previous["text"] += output["text"]
+            continue
         result.append(output)
     return result
 
