@@ -13,6 +13,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -275,6 +276,7 @@ def test_a_worker_past_the_hard_limit_is_killed_with_its_kernel(tmp_path, monkey
         except OSError:
             continue
     assert tagged == []
+    assert list(Path(tempfile.gettempdir()).glob(f"attn-grade-work-{token}-*")) == []
 
 
 def test_nothing_to_grade_and_bad_limits_are_usage_errors(tmp_path, capsys):

@@ -152,7 +152,8 @@ class Worker:
         })
 
     def _start(self, attempt: int) -> GradingClient:
-        workdir = Path(tempfile.mkdtemp(prefix="attn-grade-work-"))
+        # named after the token, so the grader can remove it if it has to kill this worker
+        workdir = Path(tempfile.mkdtemp(prefix=f"attn-grade-work-{self.plan['token']}-"))
         self.workdirs.append(workdir)
         shutil.copyfile(self.plan["notebook"], workdir / self.plan["name"])
         notebook = nbformat.read(workdir / self.plan["name"], as_version=4)

@@ -260,6 +260,8 @@ def run_worker(submission: Submission, exercises: list[Exercise], limits: Limits
         return build_report(submission, exercises, result, limits)
     finally:
         shutil.rmtree(private, ignore_errors=True)
+        for workdir in Path(tempfile.gettempdir()).glob(f"attn-grade-work-{token}-*"):
+            shutil.rmtree(workdir, ignore_errors=True)  # left behind by a killed worker
 
 
 def _kill_group(pid: int) -> None:
