@@ -183,14 +183,14 @@ def evaluate(model: nn.Module, task: PoolingTask, batch_size: int = 500) -> dict
 def settings(profile: str | None = None) -> dict:
     """Sizes of the comparison for a profile (``smoke``: seconds, ``cpu``: minutes on 1 thread)."""
     return {
-        "num_train": by_profile(2000, 5000, 20000, profile=profile),
-        "num_test": by_profile(400, 1000, 4000, profile=profile),
-        "max_sentences": by_profile(8, 16, 16, profile=profile),
-        "num_updates": by_profile(120, 250, 2000, profile=profile),
-        "batch_size": 64,
+        "num_train": by_profile(1000, 5000, 20000, profile=profile),
+        "num_test": by_profile(300, 1000, 4000, profile=profile),
+        "max_sentences": by_profile(4, 16, 16, profile=profile),
+        "num_updates": by_profile(60, 250, 2000, profile=profile),
+        "batch_size": by_profile(32, 64, 64, profile=profile),
         "num_embed": by_profile(16, 32, 64, profile=profile),
         "num_hiddens": by_profile(16, 32, 64, profile=profile),
-        "lr": 5e-3,
+        "lr": by_profile(1e-2, 5e-3, 5e-3, profile=profile),
     }
 
 
