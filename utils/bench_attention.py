@@ -98,6 +98,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--heads", type=int, default=4, help="attention heads (extra leading axis)")
     parser.add_argument("--head-size", type=int, default=64, help="features per head, d")
     parser.add_argument("--repeats", type=int, default=None, help="timed calls per cell (the best counts; default 5)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for torch (default: torch's choice; 1 gives steadier numbers "
+                        "on a busy machine)")
     parser.add_argument("--device", choices=("all", "cpu", "cuda"), default="all",
                         help="all = the CPU, and CUDA when present")
 
@@ -106,6 +109,10 @@ def run(args: argparse.Namespace) -> int:
     lengths = args.lengths or (SMOKE_LENGTHS if args.smoke else DEFAULT_LENGTHS)
     if any(length < 1 for length in lengths):
         raise SystemExit(f"attn bench-attention: --lengths must be positive; got {list(lengths)}")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise SystemExit(f"attn bench-attention: --threads must be >= 1; got {args.threads}")
+        torch.set_num_threads(args.threads)
     batch = args.batch or (2 if args.smoke else 4)
     repeats = args.repeats or (3 if args.smoke else 5)
     devices = []
@@ -118,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
             raise SystemExit("attn bench-attention: --device cuda was asked for, but CUDA is not available")
     print(f"self-attention, batch {batch}, {args.heads} heads of size {args.head_size}, "
           f"1-D valid lengths, forward only, best of {repeats} calls; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} CPU threads" + ("" if torch.cuda.is_available() else "; no CUDA here"))
+          f"CPU threads: {torch.get_num_threads()}" + ("" if torch.cuda.is_available() else "; no CUDA here"))
     rows = run_benchmark(lengths, devices, batch=batch, heads=args.heads, head_size=args.head_size,
                          repeats=repeats)
     print(format_table(rows))
