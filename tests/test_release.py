@@ -55,3 +55,15 @@ def test_attn_release_check_exit_status(root):
     result = subprocess.run([sys.executable, "-m", "utils.cli", "release", "--check"], cwd=root,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_release_check_ignores_cells_whose_output_may_vary(root):
+    solution = nbformat.read(root / "solutions" / "01_masked_softmax.ipynb", as_version=4)
+    chapter = nbformat.read(root / "chapters" / "01_masked_softmax.ipynb", as_version=4)
+    lesson = next(index for index, cell in enumerate(chapter.cells)
+                  if cell.cell_type == "code" and cell.outputs and "exercise" not in cell.metadata.get("tags", []))
+    chapter.cells[lesson].outputs = [nbformat.v4.new_output("stream", name="stdout", text="took 1.23 s\n")]
+    assert any("output differs" in problem for problem in differences(solution, chapter, name="01"))
+    for notebook in (solution, chapter):
+        notebook.cells[lesson].metadata["tags"] = ["nbval-ignore-output"]
+    assert differences(solution, chapter, name="01") == []

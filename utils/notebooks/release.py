@@ -15,10 +15,12 @@ from pathlib import Path
 
 import nbformat
 
-from utils.notebooks.cells import BEGIN_SOLUTION, END_SOLUTION, is_check, is_exercise
+from utils.notebooks.cells import BEGIN_SOLUTION, END_SOLUTION, is_check, is_exercise, tags
 from utils.notebooks.execute import execute, execute_file, write
 
 STUB = "raise NotImplementedError()"
+# cells whose output legitimately varies run to run (timings): nbval does not compare them either
+VARYING_OUTPUT_TAGS = {"nbval-ignore-output", "nbval-skip"}
 _BLOCK = re.compile(
     rf"^(?P<indent>[ \t]*){re.escape(BEGIN_SOLUTION)}[^\n]*\n.*?^[ \t]*{re.escape(END_SOLUTION)}[^\n]*(\n|$)",
     re.MULTILINE | re.DOTALL,
@@ -88,7 +90,8 @@ def differences(solution, chapter, *, name: str) -> list[str]:
             problems.append(f"{where}: the tags differ from the solution's")
         elif got.cell_type == "code" and is_exercise(got) and got.outputs:
             problems.append(f"{where}: an exercise cell must have no stored output")
-        elif got.cell_type == "code" and not is_exercise(got) and not is_check(got):
+        elif got.cell_type == "code" and not is_exercise(got) and not is_check(got) \
+                and not set(tags(got)) & VARYING_OUTPUT_TAGS:
             if comparable_outputs(got) != comparable_outputs(solved):
                 problems.append(f"{where}: its output differs from the solution's (re-run `make release`)")
     return problems
