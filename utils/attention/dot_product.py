@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from utils.attention.masking import _check_valid_lens, length_mask, masked_softmax
+from utils.attention.masking import expand_valid_lens, length_mask, masked_softmax
 from utils.attention.qkv import check_queries_keys_values
 
 
@@ -34,7 +34,7 @@ def sdpa_with_valid_lens(queries: torch.Tensor, keys: torch.Tensor, values: torc
     if valid_lens is None:
         return F.scaled_dot_product_attention(queries, keys, values, dropout_p=dropout_p)
     scores_shape = (*queries.shape[:-1], keys.shape[-2])  # (batch, ..., queries, keys)
-    lengths = _check_valid_lens(queries.new_empty(()).expand(scores_shape), valid_lens)
+    lengths = expand_valid_lens(queries.new_empty(()).expand(scores_shape), valid_lens)
     keep = length_mask(lengths, keys.shape[-2])  # (batch, ..., queries, keys)
     empty = ~keep.any(dim=-1, keepdim=True)  # (batch, ..., queries, 1)
     output = F.scaled_dot_product_attention(queries, keys, values, attn_mask=keep | empty,

@@ -17,8 +17,12 @@ def length_mask(valid_lens: torch.Tensor, num_keys: int) -> torch.Tensor:
     return positions < valid_lens.unsqueeze(-1)
 
 
-def _check_valid_lens(scores: torch.Tensor, valid_lens: torch.Tensor) -> torch.Tensor:
-    """Validate ``valid_lens`` against ``scores`` and broadcast it to ``scores.shape[:-1]``."""
+def expand_valid_lens(scores: torch.Tensor, valid_lens: torch.Tensor) -> torch.Tensor:
+    """Validate ``valid_lens`` against ``scores`` and broadcast it to ``scores.shape[:-1]``.
+
+    Every attention path (the masked softmax, the fused SDPA paths) validates lengths here, so
+    they all accept the same shapes and raise the same errors.
+    """
     if not torch.is_tensor(valid_lens):
         raise TypeError(f"valid_lens must be a torch.Tensor or None; got {type(valid_lens).__name__}")
     if valid_lens.is_floating_point() or valid_lens.is_complex() or valid_lens.dtype == torch.bool:
@@ -81,7 +85,7 @@ def masked_softmax(scores: torch.Tensor, valid_lens: torch.Tensor | None = None)
         raise TypeError(f"scores must be floating point; got dtype {scores.dtype}")
     if valid_lens is None:
         return torch.softmax(scores, dim=-1)
-    keep = length_mask(_check_valid_lens(scores, valid_lens), scores.shape[-1])
+    keep = length_mask(expand_valid_lens(scores, valid_lens), scores.shape[-1])
     # -inf (not a large negative number) so masked keys get exactly zero weight in
     # every dtype; masked_fill returns a new tensor, the caller's scores stay intact
     filled = scores.masked_fill(~keep, float("-inf"))

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from utils.attention.masking import _check_valid_lens, length_mask, masked_softmax
+from utils.attention.masking import expand_valid_lens, length_mask, masked_softmax
 
 
 def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
@@ -107,7 +107,7 @@ class MultiHeadAttention(nn.Module):
         batch, num_queries, num_keys = self._check_inputs(query, key, value)
         lengths = None  # valid_lens checked here and broadcast to (batch, 1, queries)
         if valid_lens is not None:
-            lengths = _check_valid_lens(query.new_empty(()).expand(batch, 1, num_queries, num_keys), valid_lens)
+            lengths = expand_valid_lens(query.new_empty(()).expand(batch, 1, num_queries, num_keys), valid_lens)
         q = split_heads(self.q_proj(query), self.num_heads)  # (batch, heads, queries, head_dim)
         k = split_heads(self.k_proj(key), self.num_heads)  # (batch, heads, keys, head_dim)
         v = split_heads(self.v_proj(value), self.num_heads)  # (batch, heads, keys, head_dim)
