@@ -52,6 +52,14 @@ def test_translate_alignment_prints_a_source_by_target_table(trained, capsys):
         assert sum(cell.endswith("*") for cell in row[1:]) == 1
 
 
+def test_translate_plot_saves_labelled_alignment_heatmaps(trained, tmp_path, capsys):
+    image = tmp_path / "alignments.png"
+    assert main(["translate", "She sees the cat.", "I am cold.", "--checkpoint", str(trained),
+                 "--plot", str(image)]) == 0
+    assert "alignments saved to" in capsys.readouterr().out
+    assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_alignment_table_layout_and_shape_check():
     table = alignment_table(["i", "am", "<eos>"], ["j'ai", "<eos>"], torch.tensor([[0.7, 0.2, 0.1], [0, 0, 1.0]]))
     lines = table.split("\n")

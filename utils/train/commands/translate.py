@@ -3,6 +3,7 @@
     attn translate "I am cold." --checkpoint runs/cpu-luong
     attn translate "She sees the cat." "We are late." --checkpoint runs/cpu-luong --beam 4
     attn translate "I am cold." --checkpoint runs/cpu-luong --alignment
+    attn translate "She eats the green apple." --checkpoint runs/cpu-luong --plot alignments.png
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beam", type=int, default=1, metavar="K", help="beam size (1: greedy, default)")
     parser.add_argument("--alignment", action="store_true",
                         help="also print the attention weights: target tokens x source tokens")
+    parser.add_argument("--plot", metavar="PNG",
+                        help="also save the alignments as heatmaps, one per sentence (needs matplotlib)")
     parser.add_argument("--max-len", type=int, metavar="TOKENS", help="longest translation")
     add_device_options(parser)
 
@@ -44,6 +47,28 @@ def alignment_table(source_tokens: list[str], target_tokens: list[str], weights)
                         for i, value in enumerate(row))
         lines.append(f"{token:<{label}} {cells}")
     return "\n".join(lines)
+
+
+def save_alignment_plot(path: str, results, title_prefix: str) -> None:
+    """One labelled heatmap per translation, side by side, written to ``path``."""
+    # matplotlib only here: the rest of the command runs on a bare PyTorch machine
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from utils.plot import heatmap
+
+    plotted = [result for result in results if result.weights is not None]
+    if not plotted:
+        raise ValueError("the plain decoder has no attention weights to plot")
+    fig, axes = plt.subplots(1, len(plotted), figsize=(5 * len(plotted), 4), squeeze=False)
+    for ax, result in zip(axes[0], plotted, strict=True):
+        heatmap(result.weights, row_labels=result.tokens, col_labels=result.source_tokens, ax=ax,
+                title=f"{title_prefix}{result.text}", xlabel="English (source)", ylabel="French (output)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,4 +100,10 @@ def run(args: argparse.Namespace) -> int:
         if unknown:
             print(f"(unknown to the model, read as <unk>: {', '.join(unknown)})")
         print()
+    if args.plot:
+        try:
+            save_alignment_plot(args.plot, results, f"{model.config.decoder}: ")
+        except (ValueError, ImportError) as error:
+            return fail("translate", f"--plot: {error}", 1)
+        print(f"alignments saved to {args.plot}")
     return 0
