@@ -2,7 +2,9 @@
 
 A passage is ``min_sentences`` to ``max_sentences`` English sentences from the
 course's generated corpus (:func:`utils.data.generate_corpus`), tokenised and
-joined. Exactly one sentence is negated, somewhere in the first half. The rule:
+joined. Exactly one sentence is negated, somewhere in the first half (the
+first quarter in the comparison's profiles, so that it sits far from the end of
+a long passage). The rule:
 
 - label 1 if it says what something is NOT: "my cow is not sleepy .";
 - label 0 if it says what someone does NOT do: "they do not draw a big egg .".
@@ -184,9 +186,13 @@ def settings(profile: str | None = None) -> dict:
     """Sizes of the comparison for a profile (``smoke``: seconds, ``cpu``: minutes on 1 thread)."""
     return {
         "num_train": by_profile(1000, 5000, 20000, profile=profile),
-        "num_test": by_profile(300, 1000, 4000, profile=profile),
-        "max_sentences": by_profile(4, 16, 16, profile=profile),
-        "num_updates": by_profile(60, 250, 2000, profile=profile),
+        "num_test": by_profile(400, 1000, 4000, profile=profile),
+        "max_sentences": by_profile(16, 24, 24, profile=profile),
+        # the deciding sentence sits in the first quarter of a long passage: far from its end
+        "evidence_within": by_profile(0.25, 0.25, 0.25, profile=profile),
+        # the same small budget for every pooling: enough for attention, short for a last state
+        # that has to carry the evidence across a hundred tokens
+        "num_updates": by_profile(100, 200, 2000, profile=profile),
         "batch_size": by_profile(32, 64, 64, profile=profile),
         "num_embed": by_profile(16, 32, 64, profile=profile),
         "num_hiddens": by_profile(16, 32, 64, profile=profile),
@@ -206,6 +212,13 @@ def build_and_train(pooling: str, bidirectional: bool, train: PoolingTask, confi
     return model, time.perf_counter() - start
 
 
+def make_train_test(config: dict, seed: int = 0) -> tuple[PoolingTask, PoolingTask]:
+    """The training and test passages of a comparison with ``config`` (see :func:`settings`)."""
+    sizes = {"max_sentences": config["max_sentences"], "evidence_within": config["evidence_within"]}
+    return (make_task(config["num_train"], seed=seed + 1, **sizes),
+            make_task(config["num_test"], seed=seed + 1000, **sizes))
+
+
 def long_threshold(task: PoolingTask) -> int:
     """Passages at least this long are "long": the longest quarter of ``task``."""
     return int(torch.quantile(task.valid_lens.float(), 0.75).item())
@@ -214,8 +227,7 @@ def long_threshold(task: PoolingTask) -> int:
 def compare_poolings(profile: str | None = None, seed: int = 0, *, verbose: bool = False) -> list[dict]:
     """Train LSTM and Bi-LSTM classifiers with the three poolings; one result row each."""
     config = settings(profile)
-    train = make_task(config["num_train"], max_sentences=config["max_sentences"], seed=seed + 1)
-    test = make_task(config["num_test"], max_sentences=config["max_sentences"], seed=seed + 1000)
+    train, test = make_train_test(config, seed)
     long = test.valid_lens >= long_threshold(test)
     rows = []
     for bidirectional in (False, True):
@@ -254,11 +266,12 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     profile = get_profile(args.profile)
     config = settings(profile)
-    test = make_task(config["num_test"], max_sentences=config["max_sentences"], seed=args.seed + 1000)
+    _, test = make_train_test(config, args.seed)
     print(f"profile {profile}, seed {args.seed}, {torch.get_num_threads()} thread(s): "
           f"{config['num_train']} training passages, {config['num_updates']} updates of "
           f"{config['batch_size']}, {config['num_test']} test passages of 1-{config['max_sentences']} "
-          f"sentences ({int(test.valid_lens.min())}-{int(test.valid_lens.max())} tokens; long = "
+          f"sentences, the negated one in the first {config['evidence_within']:.0%} "
+          f"({int(test.valid_lens.min())}-{int(test.valid_lens.max())} tokens; long = "
           f">= {long_threshold(test)} tokens)")
     start = time.perf_counter()
     print(TABLE_HEADER)
