@@ -8,6 +8,8 @@ from pathlib import Path
 
 import nbformat
 
+from utils.atomic import atomic_open
+
 
 @contextlib.contextmanager
 def _environment(**variables: str):
@@ -50,7 +52,5 @@ def execute_file(path: Path, *, profile: str = "smoke", allow_errors: bool = Fal
 
 def write(notebook, path: Path) -> None:
     """Write atomically: a crash never leaves a half-written notebook."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp")
-    nbformat.write(notebook, temporary)
-    os.replace(temporary, path)
+    with atomic_open(path, "w", encoding="utf-8") as file:
+        nbformat.write(notebook, file)

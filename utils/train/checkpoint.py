@@ -10,10 +10,11 @@ data spec).
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
+
+from utils.atomic import atomic_open
 
 CHECKPOINT_NAME = "checkpoint.pt"
 FORMAT_VERSION = 1
@@ -28,25 +29,8 @@ def save_atomic(obj, path: str | os.PathLike) -> Path:
     power cut. On any error the temporary file is removed and ``path`` is untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save(obj, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    try:
-        directory = os.open(path.parent, os.O_RDONLY)
-    except OSError:  # e.g. Windows cannot open folders; the rename is done anyway
-        return path
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    with atomic_open(path, "wb") as file:
+        torch.save(obj, file)
     return path
 
 

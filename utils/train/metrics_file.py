@@ -6,10 +6,11 @@ import json
 import os
 import platform
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
+
+from utils.atomic import atomic_open
 
 METRICS_NAME = "metrics.json"
 
@@ -47,18 +48,9 @@ def environment_info(device: torch.device) -> dict:
 def write_metrics(metrics: dict, path: str | os.PathLike) -> Path:
     """Write ``metrics`` as indented JSON, atomically (a reader never sees half a file)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            json.dump(metrics, file, indent=2, sort_keys=False)
-            file.write("\n")
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "w", encoding="utf-8") as file:
+        json.dump(metrics, file, indent=2, sort_keys=False)
+        file.write("\n")
     return path
 
 
