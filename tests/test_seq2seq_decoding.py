@@ -214,3 +214,13 @@ def test_translate_round_trip(overfit):
         translate(model, english, data.src_vocab, data.tgt_vocab, batch_size=0)
     with pytest.raises(ValueError, match="beam_size"):
         translate(model, english, data.src_vocab, data.tgt_vocab, beam_size=0)
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_translate_with_the_plain_decoder_has_no_weights(beam_size):
+    data = TranslationData(Splits(generate_corpus(40, seed=3), [], []), min_freq=1)
+    model = build_model(ModelConfig("plain", embed_size=8, num_hiddens=8, num_layers=1, dropout=0.0),
+                        len(data.src_vocab), len(data.tgt_vocab))
+    english = [en for en, _ in data.pairs["train"][:3]]
+    results = translate(model, english, data.src_vocab, data.tgt_vocab, beam_size=beam_size, max_len=5)
+    assert len(results) == 3 and all(result.weights is None for result in results)

@@ -72,6 +72,8 @@ def translate(model, sentences: list[str], src_vocab: Vocab, tgt_vocab: Vocab, *
             out_ids, out_weights = beam_search(model, src.to(device), valid_lens.to(device),
                                                bos=tgt_vocab.bos, eos=tgt_vocab.eos, max_len=max_len,
                                                beam_size=beam_size, length_penalty=length_penalty)
+        if out_weights is None:  # the plain decoder has no attention weights
+            out_weights = [None] * len(out_ids)
         for offset, (ids, weights) in enumerate(zip(out_ids, out_weights, strict=True)):
             tokens = [tgt_vocab.idx_to_token[i] for i in ids]
             results.append(Translation(detokenize(tokens), tokens,
