@@ -41,16 +41,15 @@ def version_drift(locked: dict[str, str], installed: dict[str, str]) -> list[str
 
 
 def data_cache_line() -> str:
-    folder = os.environ.get("COURSE_DATA_DIR")
-    source = "$COURSE_DATA_DIR" if folder else "default"
-    if not folder:
-        try:
-            import pooch
-        except ImportError:
-            return "data cache: pooch is not installed"
-        folder = str(pooch.os_cache("attention-step-by-step"))
-    present = Path(folder, "fra-eng.zip").exists()
-    return f"data cache: {folder} ({source}); fra-eng.zip {'present' if present else 'not downloaded yet'}"
+    from utils.data.fra_eng import CACHE_ENV_VAR, fra_eng_path, verify_file
+
+    path = fra_eng_path()
+    source = f"${CACHE_ENV_VAR}" if os.environ.get(CACHE_ENV_VAR, "").strip() else "default"
+    if not path.exists():
+        state = "not downloaded yet (`attn data` fetches it)"
+    else:
+        state = "present, SHA-1 verified" if verify_file(path) else "present but CORRUPT (delete it)"
+    return f"data cache: {path.parent} ({source}); {path.name} {state}"
 
 
 def report() -> tuple[list[str], list[str]]:
