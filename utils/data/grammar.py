@@ -17,6 +17,10 @@ possessives that agree with the thing owned (his car = sa voiture), questions
 with "est-ce que", and some genuine ambiguity: English "you" is French "tu" or
 "vous", "they" is "ils" or "elles", and "I am tired" is "fatigué" or "fatiguée".
 
+``generate_corpus(..., max_clauses=k)`` joins 1 to k such clauses (statements and
+negations) with "and"/"et" or ", but"/", mais", for sentences long enough to strain a
+fixed-size context (up to about 30 tokens for k = 3); the default is one clause.
+
 The text is raw like the real corpus (capitals, punctuation attached in
 English, a space before "?" in French), so both go through ``normalize``.
 The vocabulary is small: about 160 English and 320 French tokens after ``tokenize``
@@ -275,9 +279,10 @@ def _english_be(person: int) -> str:
     return "am" if person == 0 else "is" if person == 2 else "are"
 
 
-def _pair(rng: random.Random) -> tuple[str, str]:
+def _clause(rng: random.Random, *, questions: bool = True) -> tuple[list[str], list[str], bool]:
+    """(English words, French words, is a question) of one clause; ``questions=False``: never a question."""
     kind = rng.random()  # statement, negation or question
-    negated, question = kind < 0.25, 0.25 <= kind < 0.5
+    negated, question = kind < 0.25, questions and 0.25 <= kind < 0.5
     predicate = rng.random()
 
     if predicate < 0.6:  # transitive verb
@@ -319,8 +324,43 @@ def _pair(rng: random.Random) -> tuple[str, str]:
         fr = [*fr_subject, fr_verb, *fr_rest]
     if question:
         fr = ["est-ce", "que", *fr]
-    english = " ".join("I" if word == "i" else word for word in en)
-    return _sentence_case(english, "?" if question else "."), _sentence_case(_join_french(fr), " ?" if question else ".")
+    return en, fr, question
+
+
+def _english(words: list[str]) -> str:
+    return " ".join("I" if word == "i" else word for word in words)
+
+
+def _pair(rng: random.Random) -> tuple[str, str]:
+    """One single-clause pair: a statement, a negation or a question."""
+    en, fr, question = _clause(rng)
+    return _sentence_case(_english(en), "?" if question else "."), _sentence_case(_join_french(fr), " ?" if question else ".")
+
+
+# (English, French, comma before it in both languages): "I am tired, but she eats." /
+# "Je suis fatigué, mais elle mange." and "I am tired and she eats." / "Je suis fatigué et elle mange."
+_CONNECTORS = (("and", "et", False), ("but", "mais", True))
+
+
+def _compound_pair(rng: random.Random, max_clauses: int) -> tuple[str, str]:
+    """1 to ``max_clauses`` independent clauses joined by and/et or but/mais (statements and negations)."""
+    num_clauses = rng.randint(1, max_clauses)
+    clauses = [_clause(rng, questions=False) for _ in range(num_clauses)]
+    connectors = [rng.choice(_CONNECTORS) for _ in range(num_clauses - 1)]
+    if _CONNECTORS[1] in connectors:  # one "but" at most: "A, but B, but C" reads badly
+        first_but = connectors.index(_CONNECTORS[1])
+        connectors = [c if i == first_but else _CONNECTORS[0] for i, c in enumerate(connectors)]
+    en_text, fr_text = _english(clauses[0][0]), _join_french(clauses[0][1])
+    for index, (en_words, fr_words, _) in enumerate(clauses[1:]):
+        en_connector, fr_connector, comma = connectors[index]
+        if en_connector == "and" and index + 1 < len(connectors) and connectors[index + 1][0] == "and":
+            # "A, B and C" (a list of clauses), not "A and B and C"; French lists the same way
+            en_connector = fr_connector = ""
+            comma = True
+        separator = "," if comma else ""
+        en_text += separator + " " + " ".join(filter(None, [en_connector, _english(en_words)]))
+        fr_text += separator + " " + " ".join(filter(None, [fr_connector, _join_french(fr_words)]))
+    return _sentence_case(en_text, "."), _sentence_case(fr_text, ".")
 
 
 _KIND_OF_FRENCH_NOUN = {form: noun.kind for noun in NOUNS for form in (noun.fr_singular, noun.fr_plural)}
@@ -335,7 +375,7 @@ def _subject_kind(fr_subject: list[str]) -> str:
     return "person"
 
 
-def generate_corpus(num_pairs: int, seed: int = 0) -> list[tuple[str, str]]:
+def generate_corpus(num_pairs: int, seed: int = 0, *, max_clauses: int = 1) -> list[tuple[str, str]]:
     """``num_pairs`` (English, French) pairs from the project's grammar; the same for the same seed.
 
     Raw text, as in the real corpus::
@@ -346,10 +386,25 @@ def generate_corpus(num_pairs: int, seed: int = 0) -> list[tuple[str, str]]:
     Sentences repeat (the grammar is small) and one English sentence can
     have several French translations (tu/vous, ils/elles, fatigué/fatiguée).
     About 100,000 pairs a second on one CPU core.
+
+    ``max_clauses > 1`` makes longer sentences (for the fixed-context bottleneck):
+    each pair joins 1 to ``max_clauses`` clauses (uniformly), statements or negations,
+    with "and"/"et" or ", but"/", mais", and three or more as a list ("A, B and C")::
+
+        >>> generate_corpus(1, seed=0, max_clauses=3)  # doctest: +SKIP
+        [('I am tired and she eats an apple.', 'Je suis fatigué et elle mange une pomme.')]
+
+    The default (``max_clauses=1``) draws exactly what it drew before the option existed.
     """
     if isinstance(num_pairs, bool) or not isinstance(num_pairs, int) or num_pairs < 0:
         raise ValueError(f"num_pairs must be a non-negative int; got {num_pairs!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an int; got {type(seed).__name__}: {seed!r}")
+    if isinstance(max_clauses, bool) or not isinstance(max_clauses, int):
+        raise TypeError(f"max_clauses must be an int; got {type(max_clauses).__name__}: {max_clauses!r}")
+    if max_clauses < 1:
+        raise ValueError(f"max_clauses must be >= 1 (clauses per sentence); got {max_clauses}")
     rng = random.Random(seed)
-    return [_pair(rng) for _ in range(num_pairs)]
+    if max_clauses == 1:
+        return [_pair(rng) for _ in range(num_pairs)]
+    return [_compound_pair(rng, max_clauses) for _ in range(num_pairs)]

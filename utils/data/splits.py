@@ -63,9 +63,10 @@ def split_by_source(
 
 
 def generated_splits(
-    num_pairs: int, seed: int = 0, test_frac: float = 0.1, valid_frac: float = 0.1
+    num_pairs: int, seed: int = 0, test_frac: float = 0.1, valid_frac: float = 0.1, *, max_clauses: int = 1
 ) -> Splits:
-    """``generate_corpus(num_pairs, seed)`` split by unique English sentence (same seed)."""
+    """``generate_corpus(num_pairs, seed, max_clauses=max_clauses)`` split by unique English sentence (same seed)."""
     return split_by_source(
-        generate_corpus(num_pairs, seed), test_frac=test_frac, valid_frac=valid_frac, seed=seed
+        generate_corpus(num_pairs, seed, max_clauses=max_clauses), test_frac=test_frac, valid_frac=valid_frac,
+        seed=seed,
     )
