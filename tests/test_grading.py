@@ -156,7 +156,7 @@ def build_class(folder: Path) -> dict[str, tuple[str, int]]:
 def attn_grade(folder: Path, out: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "utils.cli", "grade", str(folder), "--out", str(out), "--jobs", "2",
-         "--timeout-cell", "20", "--timeout-notebook", "60", "--memory-limit", "2", "--max-output", "5"],
+         "--timeout-cell", "20", "--timeout-notebook", "60", "--memory-limit", "2", "--max-output", "1"],
         capture_output=True, text=True, cwd=ROOT, timeout=600)
 
 
