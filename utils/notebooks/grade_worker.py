@@ -82,10 +82,13 @@ def cell_title(cell) -> str:
     return ""
 
 
+FALLBACK_FACTOR = 4  # the client interrupts a cell only at this many times the output limit
+
+
 class GradingClient(NotebookClient):
     """A notebook client that keeps no outputs: it counts their bytes and records errors.
 
-    A cell whose output passes ``max_output_bytes`` is interrupted (once).
+    A cell whose output passes ``FALLBACK_FACTOR * max_output_bytes`` is interrupted (once).
     """
 
     def __init__(self, nb, *, max_output_bytes: int, **kw):
@@ -107,7 +110,11 @@ class GradingClient(NotebookClient):
                                                          content.get("data", {}).values())
         total = self.output_bytes.get(cell_index, 0) + size
         self.output_bytes[cell_index] = total
-        if total > self.max_output_bytes and cell_index not in self.interrupted_for_output:
+        # The kernel-side cap (grade_collect._cap_output) stops a chatty cell itself; an interrupt
+        # sent at the same moment can land inside ipykernel's output machinery and wedge the
+        # kernel. So interrupt from here only for output that bypassed that cap (e.g. written to
+        # the file descriptor directly), well past the limit.
+        if total > FALLBACK_FACTOR * self.max_output_bytes and cell_index not in self.interrupted_for_output:
             self.interrupted_for_output.add(cell_index)
             self._pending.append(asyncio.ensure_future(self.km.interrupt_kernel()))
         return None
