@@ -289,10 +289,13 @@ class Worker:
                     self.event("kernel_died", f"{lost} while running this cell", cell=index,
                                attempt=attempt, fatal=True)
                 return False
-            if status == "timeout":
+            # on a busy machine a flood of output can outlast the cell's time before the cap
+            # stops it: what it printed, not the clock, is then what happened
+            flooded = client.output_bytes.get(index, 0) >= self.plan["max_output_bytes"]
+            if status == "timeout" and not flooded:
                 self.event("cell_timeout", f"the cell ran past {int(timeout)} s and was interrupted",
                            cell=index, attempt=attempt)
-            elif index in client.interrupted_for_output or (
+            elif flooded or index in client.interrupted_for_output or (
                     status == "error" and client.errors[index]["ename"] == "OutputLimitExceeded"):
                 self.event("output_limit", f"the cell printed more than "
                            f"{self.plan['max_output_bytes'] // 2**20} MB and was interrupted", cell=index,
