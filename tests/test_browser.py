@@ -12,15 +12,11 @@ import hashlib
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
+from lab_server import running_lab
 
 CHROMIUM = Path("/usr/bin/chromium")
 NOTEBOOK = "01_masked_softmax.ipynb"
@@ -53,12 +49,6 @@ def require_chromium() -> None:
     pytest.skip(reason)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -73,33 +63,12 @@ def lab(root, tmp_path):
     for name, values in LAB_SETTINGS.items():
         (settings / name).parent.mkdir(parents=True, exist_ok=True)
         (settings / name).write_text(json.dumps(values))
-    port, token = free_port(), "course-browser-token"
-    lab_args = (f"--no-browser --ip=127.0.0.1 --port={port} --ServerApp.port_retries=0 "
-                f"--IdentityProvider.token={token}")
+    token = "course-browser-token"
     env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings),
            "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "lab-workspaces")}
-    server = subprocess.Popen(
-        ["make", "--no-print-directory", "lab", f"CHAPTERS={chapters}", f"LAB_ARGS={lab_args}"],
-        cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    api = urllib.request.Request(f"http://127.0.0.1:{port}/api/contents/{NOTEBOOK}?content=0",
-                                 headers={"Authorization": f"token {token}"})
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(api, timeout=5):
-                    break
-            except (urllib.error.URLError, ConnectionError):
-                assert server.poll() is None, server.stderr.read().decode()[-2000:]
-                assert time.monotonic() < deadline, "JupyterLab did not answer within 60 s"
-                time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}/lab?token={token}"
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+    with running_lab(root, notebook=NOTEBOOK, token=token, make_vars=(f"CHAPTERS={chapters}",), env=env,
+                     timeout=60) as base:
+        yield f"{base}/lab?token={token}"
 
 
 def test_first_hour_in_jupyterlab(root, tmp_path, lab):
