@@ -88,3 +88,13 @@ def test_unknown_exercise_ids(bad_id, message):
 def test_chapter_modules_import_cleanly():
     for chapter in chapters_with_checks():
         importlib.import_module(f"utils.checks.ch{chapter:02d}")
+
+
+def test_expect_names_the_value_and_reports_nan_anywhere():
+    from utils.checks import expect
+
+    compare = expect("your pair", atol=1e-3, nan_message="NaN: mask before the softmax")
+    good = (torch.ones(2), torch.zeros(3))
+    assert compare((torch.ones(2) + 1e-4, torch.zeros(3)), good) is None
+    assert compare((torch.ones(2), torch.tensor([0.0, float("nan"), 0.0])), good) == "NaN: mask before the softmax"
+    assert "item 0 of your pair" in compare((torch.ones(2) * 2, torch.zeros(3)), good)

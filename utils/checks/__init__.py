@@ -3,7 +3,7 @@
 Each chapter's exercises live in ``utils/checks/chNN.py`` and are loaded on first use.
 """
 
-from utils.checks.compare import compare_tensors, compare_values, tolerance
+from utils.checks.compare import compare_tensors, compare_values, expect
 from utils.checks.core import (
     Case,
     Exercise,
@@ -25,10 +25,10 @@ __all__ = [
     "check",
     "compare_tensors",
     "compare_values",
+    "expect",
     "get_exercise",
     "judge",
     "load_chapter",
     "register",
     "run_case",
-    "tolerance",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from utils.attention.masking import length_mask, masked_softmax
-from utils.checks.compare import compare_values
+from utils.checks.compare import expect
 from utils.checks.core import Case, Exercise, register
 
 
@@ -22,12 +22,6 @@ def reference_sequence_mask(x: torch.Tensor, valid_len: torch.Tensor, value: flo
     keep = length_mask(valid_len, x.shape[1])  # (batch, steps)
     keep = keep.reshape(*keep.shape, *([1] * (x.dim() - 2)))
     return x.masked_fill(~keep, value)
-
-
-def _softmax_compare(got, expected):
-    if torch.is_tensor(got) and torch.isnan(got).any():
-        return "your weights contain NaN (a fully masked row must be all zeros)"
-    return compare_values(got, expected, atol=1e-5, rtol=1e-4, what="your weights")
 
 
 register(
@@ -53,7 +47,8 @@ register(
         points=3,
         target="my_masked_softmax",
         reference=masked_softmax,
-        compare=_softmax_compare,
+        compare=expect("your weights",
+                       nan_message="your weights contain NaN (a fully masked row must be all zeros)"),
         hint="build a (batch, queries, keys) mask, fill masked scores with -inf in a NEW tensor, "
         "softmax, then zero the rows that had no valid key at all.",
         cases=(
@@ -76,7 +71,7 @@ register(
         points=2,
         target="stable_softmax",
         reference=reference_stable_softmax,
-        compare=lambda got, expected: compare_values(got, expected, what="your softmax"),
+        compare=expect("your softmax"),
         hint="softmax(x) = softmax(x - c) for any constant c: subtract the row maximum before exp().",
         cases=(
             Case("x=tensor([[1., 2., 3.]])", lambda: (torch.tensor([[1.0, 2.0, 3.0]]),)),

@@ -6,7 +6,7 @@ import torch
 
 from utils.attention.dot_product import DotProductAttention
 from utils.attention.masking import masked_softmax
-from utils.checks.compare import compare_values
+from utils.checks.compare import expect, expect_attention
 from utils.checks.core import Case, Exercise, register
 
 
@@ -34,20 +34,6 @@ def reference_softmax_entropy(weights: torch.Tensor) -> torch.Tensor:
     """Entropy in nats of each row of weights, with 0 log 0 = 0: ``(..., queries)``."""
     logs = torch.where(weights > 0, weights.log(), torch.zeros_like(weights))
     return -(weights * logs).sum(dim=-1)
-
-
-def _compare_attention(got, expected):
-    if isinstance(got, tuple) and len(got) == 2 and got[1] is None:
-        return "your module has no attention_weights after forward (set self.attention_weights)"
-    if isinstance(got, tuple) and any(torch.is_tensor(item) and torch.isnan(item).any() for item in got):
-        return "your output contains NaN (a fully masked query must give zeros)"
-    return compare_values(got, expected, atol=1e-5, rtol=1e-4, what="(output, attention_weights)")
-
-
-def _compare_entropy(got, expected):
-    if torch.is_tensor(got) and torch.isnan(got).any():
-        return "your entropy contains NaN: 0 * log(0) must count as 0, not 0 * -inf"
-    return compare_values(got, expected, atol=1e-5, rtol=1e-4, what="your entropy")
 
 
 def _qkv(batch: int, queries: int, keys: int, d: int, v: int, seed: int):
@@ -84,7 +70,8 @@ register(
         target="DotAttention",
         reference=DotProductAttention,
         call=call_attention_class,
-        compare=_compare_attention,
+        compare=expect_attention(
+            nan_message="your output contains NaN (a fully masked query must give zeros)"),
         hint="scores = queries @ keys.transpose(1, 2) / math.sqrt(d) with d = queries.shape[-1]; "
         "self.attention_weights = masked_softmax(scores, valid_lens); "
         "return self.dropout(self.attention_weights) @ values.",
@@ -108,7 +95,8 @@ register(
         points=2,
         target="softmax_entropy",
         reference=reference_softmax_entropy,
-        compare=_compare_entropy,
+        compare=expect("your entropy",
+                       nan_message="your entropy contains NaN: 0 * log(0) must count as 0, not 0 * -inf"),
         hint="-(weights * log(weights)).sum(-1), where entries equal to 0 contribute 0: "
         "torch.where(weights > 0, weights.log(), 0) avoids 0 * -inf = NaN.",
         cases=(

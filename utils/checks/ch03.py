@@ -6,7 +6,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from utils.attention.additive import AdditiveAttention
-from utils.checks.compare import compare_values
+from utils.checks.compare import compare_values, expect_attention
 from utils.checks.core import Case, Exercise, register
 
 
@@ -84,12 +84,6 @@ def reference_chunked(queries, keys, attention, chunk_size):
     return torch.cat(pieces, dim=-1)
 
 
-def _compare_attention(got, expected):
-    if isinstance(got, tuple) and len(got) == 2 and got[1] is None:
-        return "your module has no attention_weights after forward (set self.attention_weights)"
-    return compare_values(got, expected, atol=1e-5, rtol=1e-4, what="(output, attention_weights)")
-
-
 def _compare_chunked(got, expected):
     scores, within, largest, bound = got
     problem = compare_values(scores, expected[0], atol=1e-5, rtol=1e-4, what="your scores")
@@ -146,7 +140,7 @@ register(
         target="MLPAttention",
         reference=AdditiveAttention,
         call=call_attention_class,
-        compare=_compare_attention,
+        compare=expect_attention(),
         hint="self.W_q = nn.Linear(query_size, num_hiddens, bias=False) (same for W_k), "
         "self.w_v = nn.Linear(num_hiddens, 1, bias=False); scores = self.w_v(torch.tanh("
         "q.unsqueeze(2) + k.unsqueeze(1))).squeeze(-1); masked_softmax; dropout; bmm with values.",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from utils.attention.pooling import AttentionPooling
-from utils.checks.compare import compare_values
+from utils.checks.compare import expect
 from utils.checks.core import Case, Exercise, register
 from utils.classifiers import last_valid_state, mean_over_valid
 
@@ -28,12 +28,6 @@ def _pool_with_shared_weights(answer, args):
     layer.load_state_dict(reference.state_dict())
     with torch.no_grad():
         return tuple(layer(outputs, valid_lens))
-
-
-def _pooling_compare(got, expected):
-    if isinstance(got, tuple) and len(got) == 2 and torch.is_tensor(got[1]) and torch.isnan(got[1]).any():
-        return "your weights contain NaN"
-    return compare_values(got, expected, atol=1e-5, rtol=1e-4, what="your (vector, weights)")
 
 
 register(
@@ -79,7 +73,7 @@ register(
         target="MyAttentionPooling",
         reference=AttentionPooling,
         call=_pool_with_shared_weights,
-        compare=_pooling_compare,
+        compare=expect("your (vector, weights)", nan_message="your (vector, weights) contain NaN"),
         hint="energies = self.score(torch.tanh(self.project(outputs))).squeeze(-1); weights = "
         "masked_softmax(energies, valid_lens); vector = (weights.unsqueeze(-1) * outputs).sum(1). "
         "Zero the padding of outputs first (masked_fill), so inf or NaN there cannot leak into the vector.",

@@ -6,7 +6,7 @@ import torch
 
 from utils.attention.gated import gated_mix
 from utils.attention.multihead import causal_mask, merge_heads, split_heads
-from utils.checks.compare import compare_values
+from utils.checks.compare import compare_values, expect
 from utils.checks.core import Case, Exercise, register
 
 
@@ -32,7 +32,7 @@ register(
         points=2,
         target="my_split_heads",
         reference=split_heads,
-        compare=lambda got, expected: compare_values(got, expected, what="your heads"),
+        compare=expect("your heads"),
         hint="view the last axis as (num_heads, head_dim), giving (batch, seq, heads, head_dim), "
         "then transpose(1, 2); a single view to (batch, heads, seq, head_dim) mixes positions.",
         cases=(
@@ -51,7 +51,7 @@ register(
         points=2,
         target="my_merge_heads",
         reference=merge_heads,
-        compare=lambda got, expected: compare_values(got, expected, what="your merged features"),
+        compare=expect("your merged features"),
         hint="transpose(1, 2) back to (batch, seq, heads, head_dim), then reshape (not view: the "
         "transposed tensor is not contiguous) to (batch, seq, heads * head_dim).",
         cases=(

@@ -6,7 +6,7 @@ from collections import Counter
 
 import torch
 
-from utils.checks.compare import compare_values
+from utils.checks.compare import expect
 from utils.checks.core import Case, Exercise, register
 from utils.seq2seq import ModelConfig, build_model, greedy_decode
 
@@ -163,7 +163,7 @@ register(
         points=2,
         target="masked_accuracy",
         reference=reference_masked_accuracy,
-        compare=lambda got, expected: compare_values(got, expected, what="your accuracy"),
+        compare=expect("your accuracy"),
         hint="build the (batch, steps) mask arange(steps) < valid_lens[:, None]; count the correct "
         "argmax predictions inside it and divide by the number of valid positions, not by batch * steps.",
         cases=(

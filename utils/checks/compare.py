@@ -82,11 +82,38 @@ def compare_values(got: Any, expected: Any, *, atol: float = 1e-5, rtol: float =
     return None if got == expected else f"{what} is {got!r}; expected {expected!r}"
 
 
-def tolerance(atol: float, rtol: float = 0.0):
-    """A ``compare`` function with other tolerances: ``compare=tolerance(1e-3)``."""
+def _has_nan(value: Any) -> bool:
+    if torch.is_tensor(value):
+        return value.is_floating_point() and bool(torch.isnan(value).any())
+    if isinstance(value, (tuple, list)):
+        return any(_has_nan(item) for item in value)
+    return False
+
+
+def expect(what: str = "your result", *, atol: float = 1e-5, rtol: float = 1e-4,
+           nan_message: str | None = None):
+    """A ``compare`` function: ``compare=expect("your weights", nan_message="…")``.
+
+    ``what`` names the value in messages; ``nan_message``, when given, is the verdict for an
+    answer holding NaN anywhere (the usual symptom of a fully masked row or ``0 * log 0``).
+    """
 
     def compare(got: Any, expected: Any) -> str | None:
-        return compare_values(got, expected, atol=atol, rtol=rtol)
+        if nan_message is not None and _has_nan(got):
+            return nan_message
+        return compare_values(got, expected, atol=atol, rtol=rtol, what=what)
+
+    return compare
+
+
+def expect_attention(*, nan_message: str | None = None):
+    """A ``compare`` function for attention modules answered as ``(output, attention_weights)``."""
+    values = expect("(output, attention_weights)", nan_message=nan_message)
+
+    def compare(got: Any, expected: Any) -> str | None:
+        if isinstance(got, tuple) and len(got) == 2 and got[1] is None:
+            return "your module has no attention_weights after forward (set self.attention_weights)"
+        return values(got, expected)
 
     return compare
 
