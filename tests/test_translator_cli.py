@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from utils.cli import main
-from utils.data import generated_splits
+from utils.data import generate_corpus, generated_splits
 from utils.train import read_checkpoint
 from utils.train.commands.translate import alignment_table
+from utils.train.config import pairs_digest
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +26,10 @@ def trained(tmp_path_factory):
 def test_train_prints_a_summary_and_writes_its_files(trained):
     metrics = json.loads((trained / "metrics.json").read_text())
     assert metrics["steps"] == 60 and metrics["model_config"]["decoder"] == "luong"
+    digest = metrics["data"].pop("pairs_sha256")
     assert metrics["data"] == {"source": "generated", "num_pairs": 2000, "path": None, "max_pairs": None,
                                "seed": 0, "min_freq": 2}
+    assert digest == pairs_digest(generate_corpus(2000, 0))
     checkpoint = read_checkpoint(trained)
     assert checkpoint["train_config"]["steps"] == 60 and checkpoint["data_spec"]["num_pairs"] == 2000
 

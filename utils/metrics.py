@@ -117,17 +117,53 @@ def corpus_bleu(hypotheses: list[list[str]], references: list[list[str]], max_or
     return BleuScore(score, precisions, brevity_penalty, hyp_len, ref_len, matches, totals)
 
 
-def sacre_bleu(hypotheses: list[str], references: list[str]) -> float:
-    """sacreBLEU corpus BLEU (0-100, default 13a tokenizer and exp smoothing) of detokenised
-    strings, one reference each: the number the course reports."""
-    for name, corpus in (("hypotheses", hypotheses), ("references", references)):
-        if isinstance(corpus, str) or not all(isinstance(s, str) for s in corpus):
-            raise TypeError(f"{name} must be a list of str sentences")
+class SacreBleu(NamedTuple):
+    """A sacreBLEU corpus score and the signature that says how it was computed.
+
+    ``signature``: sacreBLEU's own, e.g. ``nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0``
+    (``nrefs:var`` when sentences have different numbers of references). The course feeds it
+    lower-cased, normalised text on both sides, so ``case:mixed`` changes nothing here.
+    """
+
+    score: float
+    signature: str
+
+
+def sacre_bleu_with_signature(hypotheses: list[str], references: list[str] | list[list[str]]) -> SacreBleu:
+    """sacreBLEU corpus BLEU (default 13a tokenizer, exp smoothing) of detokenised strings.
+
+    ``references``: one ``str`` per hypothesis (single reference), or one non-empty list of
+    ``str`` per hypothesis (every correct translation of that sentence: multi-reference BLEU,
+    where an n-gram counts as matched when any reference has it).
+    """
+    if isinstance(hypotheses, str) or not all(isinstance(s, str) for s in hypotheses):
+        raise TypeError("hypotheses must be a list of str sentences")
+    if isinstance(references, str):
+        raise TypeError("references must be a list of str sentences (or of lists of them)")
+    references = list(references)
     if len(hypotheses) != len(references):
         raise ValueError(
             f"hypotheses and references must pair up; got {len(hypotheses)} hypotheses and "
             f"{len(references)} references"
         )
+    per_sentence = [[ref] if isinstance(ref, str) else list(ref) for ref in references]
+    for index, refs in enumerate(per_sentence):
+        if not refs or not all(isinstance(ref, str) for ref in refs):
+            raise TypeError(f"references[{index}] must be a str or a non-empty list of str; got {references[index]!r}")
+    if not hypotheses:
+        raise ValueError("hypotheses is empty: BLEU of no sentences is undefined")
     import sacrebleu  # lazily: training and decoding do not need it
 
-    return float(sacrebleu.corpus_bleu(list(hypotheses), [list(references)]).score)
+    # sacreBLEU wants reference *streams* (the k-th reference of every sentence); None pads a
+    # sentence with fewer references than the most
+    width = max((len(refs) for refs in per_sentence), default=1)
+    streams = [[refs[k] if k < len(refs) else None for refs in per_sentence] for k in range(width)]
+    bleu = sacrebleu.metrics.BLEU()
+    score = bleu.corpus_score(list(hypotheses), streams).score
+    return SacreBleu(float(score), str(bleu.get_signature()))
+
+
+def sacre_bleu(hypotheses: list[str], references: list[str] | list[list[str]]) -> float:
+    """sacreBLEU corpus BLEU (0-100, default 13a tokenizer and exp smoothing) of detokenised
+    strings, one reference each (or a list of references each): the number the course reports."""
+    return sacre_bleu_with_signature(hypotheses, references).score

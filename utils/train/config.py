@@ -7,6 +7,7 @@ JSON for ``metrics.json`` and the checkpoint, and ``from_dict`` turns it back.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,11 @@ from pathlib import Path
 from utils.runtime import PROFILES
 
 AMP_MODES = ("bf16", "off")
+# the presets of ``attn train --profile``: the course profiles, and the real-corpus CPU recipe
+PRESETS = (*PROFILES, "cpu-real")
+# fra-eng is sorted by length: its first 73,719 pairs are the English sentences of 1-9 words
+# that the shipped models were trained on
+REAL_SUBSET_PAIRS = 73_719
 DATA_SOURCES = ("generated", "fra-eng", "file")
 
 
@@ -114,6 +120,7 @@ class DataSpec:
     max_pairs: int | None = None
     seed: int = 0
     min_freq: int = 2
+    pairs_sha256: str | None = None
 
     def __post_init__(self):
         if self.source not in DATA_SOURCES:
@@ -128,6 +135,8 @@ class DataSpec:
             _check_int("max_pairs", self.max_pairs, 10)
         _check_int("seed", self.seed, 0)
         _check_int("min_freq", self.min_freq, 1)
+        if self.pairs_sha256 is not None and not _is_sha256(self.pairs_sha256):
+            raise ValueError(f"pairs_sha256 must be 64 hexadecimal digits or None; got {self.pairs_sha256!r}")
 
     def describe(self) -> str:
         if self.source == "generated":
@@ -142,16 +151,50 @@ class DataSpec:
         return cls(**{key: value for key, value in values.items() if key in known})
 
 
-def build_data(spec: DataSpec, *, src_vocab=None, tgt_vocab=None):
-    """The ``TranslationData`` of ``spec`` (vocabularies reused when given, e.g. from a checkpoint)."""
-    from utils.data import TranslationData, generated_splits, load_fra_eng, split_by_source
+def _is_sha256(value) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def pairs_digest(pairs) -> str:
+    """SHA-256 of ``pairs`` as ``English<TAB>French`` lines (UTF-8): the same for the same pairs,
+    whatever file format (2 or 3 columns, CRLF, zipped) they were read from."""
+    digest = hashlib.sha256()
+    for english, french in pairs:
+        digest.update(f"{english}\t{french}\n".encode())
+    return digest.hexdigest()
+
+
+def spec_splits(spec: DataSpec):
+    """The ``Splits`` that ``spec`` describes (and records ``spec.pairs_sha256`` when it has none).
+
+    Raises ``ValueError`` when the corpus's pairs differ from the recorded digest.
+    """
+    from utils.data import generate_corpus, load_fra_eng, split_by_source
 
     if spec.source == "generated":
-        splits = generated_splits(spec.num_pairs, seed=spec.seed)
+        pairs = generate_corpus(spec.num_pairs, spec.seed)
+        fractions = dict(test_frac=0.1, valid_frac=0.1)  # as generated_splits
     else:
         pairs = load_fra_eng(spec.path if spec.source == "file" else None, max_pairs=spec.max_pairs)
-        splits = split_by_source(pairs, test_frac=0.05, valid_frac=0.05, seed=spec.seed)
-    return TranslationData(splits, min_freq=spec.min_freq, src_vocab=src_vocab, tgt_vocab=tgt_vocab)
+        fractions = dict(test_frac=0.05, valid_frac=0.05)
+    digest = pairs_digest(pairs)
+    if spec.pairs_sha256 is None:
+        spec.pairs_sha256 = digest
+    elif spec.pairs_sha256 != digest:
+        raise ValueError(
+            f"the corpus ({spec.describe()}) is not the one this run was made with: the SHA-256 of its "
+            f"pairs is {digest[:12]}..., the recorded one {spec.pairs_sha256[:12]}... (the file changed, or "
+            "another file or --max-pairs was given)"
+        )
+    return split_by_source(pairs, seed=spec.seed, **fractions)
+
+
+def build_data(spec: DataSpec, *, src_vocab=None, tgt_vocab=None):
+    """The ``TranslationData`` of ``spec`` (vocabularies reused when given, e.g. from a checkpoint)."""
+    from utils.data import TranslationData
+
+    return TranslationData(spec_splits(spec), min_freq=spec.min_freq, src_vocab=src_vocab,
+                           tgt_vocab=tgt_vocab)
 
 
 # profile -> (model sizes, training settings, data); the decoder is chosen separately
@@ -171,6 +214,14 @@ _PRESETS = {
              checkpoint_every=500, eval_every=500, amp="off", eval_sentences=500),
         dict(source="generated", num_pairs=20000),
     ),
+    # the real corpus on a laptop CPU: the recipe of the shipped pretrained models
+    # (results/real_fra_eng.md has what was tried and measured)
+    "cpu-real": (
+        dict(embed_size=128, num_hiddens=256, num_layers=1, dropout=0.2, bidirectional=True),
+        dict(steps=5000, batch_size=64, lr=3e-3, warmup_steps=200, log_every=100,
+             checkpoint_every=500, eval_every=1000, amp="off", eval_sentences=500),
+        dict(source="fra-eng", max_pairs=REAL_SUBSET_PAIRS, min_freq=3),
+    ),
     # the real corpus on a GPU
     "gpu": (
         dict(embed_size=256, num_hiddens=512, num_layers=2, dropout=0.2, bidirectional=True),
@@ -182,11 +233,11 @@ _PRESETS = {
 
 
 def presets(profile: str, decoder: str = "luong"):
-    """``(ModelConfig, TrainConfig, DataSpec)`` for ``profile`` ("smoke" | "cpu" | "gpu") and ``decoder``."""
+    """``(ModelConfig, TrainConfig, DataSpec)`` for ``profile`` (one of ``PRESETS``) and ``decoder``."""
     from utils.seq2seq import ModelConfig
 
-    if profile not in PROFILES:
-        raise ValueError(f"profile must be one of {PROFILES}; got {profile!r}")
+    if profile not in PRESETS:
+        raise ValueError(f"profile must be one of {PRESETS}; got {profile!r}")
     model_values, train_values, data_values = _PRESETS[profile]
     return (ModelConfig(decoder=decoder, **model_values), TrainConfig(**train_values),
             DataSpec(**data_values))

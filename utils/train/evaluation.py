@@ -6,19 +6,66 @@ from dataclasses import dataclass
 
 import torch
 
+from utils.data import normalize, tokenize
+
 
 @dataclass
 class BleuResult:
-    """``bleu`` (sacreBLEU, 0-100) of ``hypotheses`` against ``references`` for ``sources``."""
+    """How well ``hypotheses`` translate ``sources``, against one and against all references.
+
+    Per pair (in split order): ``sources``, ``hypotheses``, ``references``.
+    ``bleu``: sacreBLEU with one reference per pair (an English sentence with k translations
+    in the split is scored k times, once against each). ``multi_bleu``: each distinct English
+    sentence scored once, against *all* its translations in the split (Tatoeba often has
+    several correct ones: *Go.* -> *Va !*, *Marche.*, *Bouge !*). ``signature`` /
+    ``multi_signature``: sacreBLEU's signatures of the two figures.
+    """
 
     bleu: float
     sources: list[str]
     hypotheses: list[str]
     references: list[str]
+    multi_bleu: float | None = None
+    signature: str = ""
+    multi_signature: str = ""
 
     @property
     def num_sentences(self) -> int:
         return len(self.hypotheses)
+
+    @property
+    def num_distinct_sources(self) -> int:
+        return len({normalize(source) for source in self.sources})
+
+
+def score_translations(sources: list[str], hypotheses: list[str], references: list[str],
+                       all_references: dict[str, list[str]] | None = None) -> BleuResult:
+    """Single- and multi-reference sacreBLEU of per-pair ``hypotheses`` (detokenised strings).
+
+    The multi-reference figure takes each distinct English sentence (compared after
+    ``normalize``) once, with the hypothesis of its first pair, against its references among
+    these pairs, or in ``all_references`` (normalised English -> references) when given.
+    """
+    from utils.metrics import sacre_bleu_with_signature
+
+    if not (len(sources) == len(hypotheses) == len(references)):
+        raise ValueError(f"sources, hypotheses and references must pair up; got {len(sources)}, "
+                         f"{len(hypotheses)} and {len(references)}")
+    if not hypotheses:
+        return BleuResult(0.0, [], [], [])
+    single = sacre_bleu_with_signature(hypotheses, references)
+    first_hypothesis: dict[str, str] = {}
+    grouped: dict[str, list[str]] = {}
+    for source, hypothesis, reference in zip(sources, hypotheses, references, strict=True):
+        key = normalize(source)
+        first_hypothesis.setdefault(key, hypothesis)
+        grouped.setdefault(key, []).append(reference)
+    if all_references is not None:
+        grouped = {key: all_references.get(key) or refs for key, refs in grouped.items()}
+    multi = sacre_bleu_with_signature(list(first_hypothesis.values()),
+                                      [list(dict.fromkeys(grouped[key])) for key in first_hypothesis])
+    return BleuResult(single.score, list(sources), list(hypotheses), list(references),
+                      multi.score, single.signature, multi.signature)
 
 
 def decode_split(model, data, split: str, *, max_sentences: int | None = None, beam_size: int = 1,
@@ -58,10 +105,11 @@ def bleu_on_split(model, data, split: str = "valid", *, max_sentences: int | Non
 
     Hypotheses and references go through the same ``tokenize`` +
     ``detokenize`` (normalised, lower-case), so the score measures the model,
-    not casing conventions; sacreBLEU's 13a tokenizer then scores them.
+    not casing conventions; sacreBLEU's 13a tokenizer then scores them. With
+    ``max_sentences``, the first pairs of the split are decoded; their
+    multi-reference figure still uses all the split's translations of those
+    English sentences.
     """
-    from utils.data import tokenize
-    from utils.metrics import sacre_bleu
     from utils.seq2seq import detokenize
 
     decoded = decode_split(model, data, split, max_sentences=max_sentences, beam_size=beam_size,
@@ -69,5 +117,19 @@ def bleu_on_split(model, data, split: str = "valid", *, max_sentences: int | Non
     pairs = data.pairs[split][: len(decoded)]
     hypotheses = [detokenize(data.tgt_vocab.decode(ids)) for ids in decoded]
     references = [detokenize(tokenize(fr)) for _, fr in pairs]
-    score = sacre_bleu(hypotheses, references) if hypotheses else 0.0
-    return BleuResult(float(score), [en for en, _ in pairs], hypotheses, references)
+    return score_translations([en for en, _ in pairs], hypotheses, references,
+                              all_references=references_by_source(data.pairs[split]))
+
+
+def references_by_source(pairs) -> dict[str, list[str]]:
+    """Normalised English sentence -> its French translations in ``pairs`` (tokenised and
+    detokenised as the hypotheses are), in order, without repeats."""
+    from utils.seq2seq import detokenize
+
+    grouped: dict[str, list[str]] = {}
+    for english, french in pairs:
+        references = grouped.setdefault(normalize(english), [])
+        reference = detokenize(tokenize(french))
+        if reference not in references:
+            references.append(reference)
+    return grouped

@@ -1,23 +1,40 @@
-"""``attn evaluate``: sacreBLEU of a checkpoint on the held-out split it was trained with.
+"""``attn evaluate``: sacreBLEU of a translator on its held-out split, or on any file of pairs.
 
+    attn evaluate --pretrained luong                          # the shipped model, its test split
+    attn evaluate --pretrained plain --pairs my_pairs.tsv     # any English<TAB>French file
     attn evaluate --checkpoint runs/cpu-luong
     attn evaluate --checkpoint runs/gpu-luong --beam 4 --max-sentences 2000
+
+Two figures: single-reference sacreBLEU (each pair scored against its own French sentence)
+and multi-reference sacreBLEU (each distinct English sentence once, against all its
+translations in the set), each with sacreBLEU's signature. Text is lower-cased and
+normalised on both sides before scoring (published, cased figures are not comparable).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
-from utils.train.commands import add_device_options, apply_threads, fail
+from utils.train.commands import (
+    add_device_options,
+    add_model_options,
+    apply_threads,
+    fail,
+    load_model,
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = __doc__.split("\n", 2)[2]
-    parser.add_argument("--checkpoint", required=True, metavar="PATH",
-                        help="a checkpoint.pt, or the --out folder of `attn train`")
-    parser.add_argument("--split", choices=("test", "valid", "train"), default="test")
+    add_model_options(parser)
+    parser.add_argument("--pairs", metavar="FILE",
+                        help="score on this English<TAB>French file instead of the held-out split "
+                             "(every translation of a repeated English sentence is a reference)")
+    parser.add_argument("--split", choices=("test", "valid", "train"), default="test",
+                        help="with --checkpoint: the split of its training data (default: test)")
     parser.add_argument("--beam", type=int, default=1, metavar="K", help="beam size (1: greedy, default)")
     parser.add_argument("--max-sentences", type=int, metavar="N", help="the first N pairs of the split")
     parser.add_argument("--batch-size", type=int, default=128)
@@ -27,43 +44,65 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_device_options(parser)
 
 
+def _evaluation_data(args, checkpoint: dict, src_vocab, tgt_vocab):
+    """``(TranslationData, description)``: the pairs to score, with the model's vocabularies."""
+    from utils.data import Splits, TranslationData
+    from utils.pretrained import pretrained_test_pairs, read_pairs_tsv
+    from utils.train.config import DataSpec, build_data
+
+    def test_only(pairs):
+        return TranslationData(Splits([], [], pairs), src_vocab=src_vocab, tgt_vocab=tgt_vocab)
+
+    if args.pairs is not None:
+        if not Path(args.pairs).is_file():
+            raise ValueError(f"--pairs {args.pairs}: no such file")
+        return test_only(read_pairs_tsv(args.pairs)), Path(args.pairs).name
+    if args.pretrained is not None:
+        return test_only(pretrained_test_pairs()), "the shipped held-out test split of fra-eng"
+    if checkpoint.get("data_spec") is None:
+        raise ValueError("the checkpoint has no data spec (it was not written by `attn train`), "
+                         "so its test split cannot be rebuilt")
+    spec_values = dict(checkpoint["data_spec"])
+    if args.data is not None:
+        spec_values.update(source="file", path=args.data)
+    spec = DataSpec.from_dict(spec_values)
+    if spec.source == "file" and not Path(spec.path).exists():
+        raise ValueError(f"the training corpus {spec.path} is gone; point to it with --data PATH")
+    return build_data(spec, src_vocab=src_vocab, tgt_vocab=tgt_vocab), spec.describe()
+
+
 def run(args: argparse.Namespace) -> int:
     from utils.data import CorpusUnavailable
     from utils.runtime import choose_device
-    from utils.train.checkpoint import load_checkpoint
-    from utils.train.config import DataSpec, build_data
     from utils.train.evaluation import bleu_on_split
 
     if args.beam < 1:
         return fail("evaluate", f"--beam must be >= 1; got {args.beam}", 2)
     if args.max_sentences is not None and args.max_sentences < 1:
         return fail("evaluate", f"--max-sentences must be >= 1; got {args.max_sentences}", 2)
+    if (args.pairs is not None or args.pretrained is not None) and args.split != "test":
+        return fail("evaluate", "--split applies to a --checkpoint's own data, not to --pairs/--pretrained", 2)
     try:
         apply_threads(args.threads)
         device = choose_device(args.device)
-        model, src_vocab, tgt_vocab, checkpoint = load_checkpoint(args.checkpoint, device=device)
-        if checkpoint.get("data_spec") is None:
-            raise ValueError("the checkpoint has no data spec (it was not written by `attn train`), "
-                             "so its test split cannot be rebuilt")
-        spec_values = dict(checkpoint["data_spec"])
-        if args.data is not None:
-            spec_values.update(source="file", path=args.data)
-        spec = DataSpec.from_dict(spec_values)
-        if spec.source == "file" and not __import__("pathlib").Path(spec.path).exists():
-            raise ValueError(f"the training corpus {spec.path} is gone; point to it with --data PATH")
-        data = build_data(spec, src_vocab=src_vocab, tgt_vocab=tgt_vocab)
+        model, src_vocab, tgt_vocab, checkpoint = load_model(args, device)
+        data, description = _evaluation_data(args, checkpoint, src_vocab, tgt_vocab)
     except (ValueError, FileNotFoundError, CorpusUnavailable) as error:
         return fail("evaluate", str(error), 1)
-    if not data.pairs[args.split]:
-        return fail("evaluate", f"the {args.split} split is empty", 1)
+    split = "test" if args.pairs is not None or args.pretrained is not None else args.split
+    if not data.pairs[split]:
+        return fail("evaluate", f"the {split} split is empty", 1)
     started = time.perf_counter()
-    result = bleu_on_split(model, data, args.split, max_sentences=args.max_sentences, beam_size=args.beam,
+    result = bleu_on_split(model, data, split, max_sentences=args.max_sentences, beam_size=args.beam,
                            batch_size=args.batch_size)
     seconds = time.perf_counter() - started
     decoding = "greedy" if args.beam == 1 else f"beam {args.beam}"
-    print(f"sacreBLEU {result.bleu:.1f} on {args.split} ({result.num_sentences:,} of "
-          f"{len(data.pairs[args.split]):,} pairs, {decoding} decoding, {seconds:.1f} s); "
-          f"data: {spec.describe()}; checkpoint at step {checkpoint['step']}")
+    print(f"sacreBLEU {result.bleu:.1f} on {split} ({result.num_sentences:,} of "
+          f"{len(data.pairs[split]):,} pairs, {decoding} decoding, {seconds:.1f} s); "
+          f"data: {description}; checkpoint at step {checkpoint['step']}")
+    print(f"  single reference per pair; signature {result.signature}")
+    print(f"multi-reference sacreBLEU {result.multi_bleu:.1f} ({result.num_distinct_sources:,} distinct "
+          f"English sentences, each against all its translations); signature {result.multi_signature}")
     for source, hypothesis, reference in list(zip(result.sources, result.hypotheses, result.references,
                                                   strict=True))[: max(args.examples, 0)]:
         print(f"  {source}\n    model:     {hypothesis}\n    reference: {reference}")

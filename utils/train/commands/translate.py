@@ -1,5 +1,6 @@
 """``attn translate``: English in, French out, from a trained checkpoint.
 
+    attn translate "I am cold." --pretrained luong          # shipped, trained on the real corpus
     attn translate "I am cold." --checkpoint runs/cpu-luong
     attn translate "She sees the cat." "We are late." --checkpoint runs/cpu-luong --beam 4
     attn translate "I am cold." --checkpoint runs/cpu-luong --alignment
@@ -10,15 +11,20 @@ from __future__ import annotations
 
 import argparse
 
-from utils.train.commands import add_device_options, apply_threads, fail
+from utils.train.commands import (
+    add_device_options,
+    add_model_options,
+    apply_threads,
+    fail,
+    load_model,
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = __doc__.split("\n", 2)[2]
     parser.add_argument("sentences", nargs="+", metavar="SENTENCE", help="English sentence(s)")
-    parser.add_argument("--checkpoint", required=True, metavar="PATH",
-                        help="a checkpoint.pt, or the --out folder of `attn train`")
+    add_model_options(parser)
     parser.add_argument("--beam", type=int, default=1, metavar="K", help="beam size (1: greedy, default)")
     parser.add_argument("--alignment", action="store_true",
                         help="also print the attention weights: target tokens x source tokens")
@@ -74,14 +80,13 @@ def save_alignment_plot(path: str, results, title_prefix: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from utils.runtime import choose_device
     from utils.seq2seq import translate
-    from utils.train.checkpoint import load_checkpoint
 
     if args.beam < 1:
         return fail("translate", f"--beam must be >= 1; got {args.beam}", 2)
     try:
         apply_threads(args.threads)
         device = choose_device(args.device)
-        model, src_vocab, tgt_vocab, _ = load_checkpoint(args.checkpoint, device=device)
+        model, src_vocab, tgt_vocab, _ = load_model(args, device)
     except (ValueError, FileNotFoundError) as error:
         return fail("translate", str(error), 1)
     results = translate(model, args.sentences, src_vocab, tgt_vocab, beam_size=args.beam,

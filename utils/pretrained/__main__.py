@@ -1,0 +1,3 @@
+from utils.pretrained import _cli
+
+raise SystemExit(_cli())
