@@ -3,7 +3,7 @@
 - ``TrainConfig``, ``DataSpec``, ``presets``, ``build_data`` (``config``)
 - ``train``, ``TrainingDiverged`` (``loop``)
 - ``save_atomic``, ``read_checkpoint``, ``load_checkpoint`` (``checkpoint``)
-- ``bleu_on_split``, ``decode_split`` (``evaluation``)
+- ``bleu_on_split``, ``decode_split``, ``score_translations``, ``bleu_by_length`` (``evaluation``)
 - ``write_metrics``, ``read_metrics``, ``environment_info`` (``metrics_file``)
 - torchrun helpers (``distributed``); ``attn train|translate|evaluate`` (``commands``)
 
@@ -12,7 +12,13 @@ Standard library, torch, numpy, tqdm and sacrebleu only (DESIGN §4).
 
 from utils.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, read_checkpoint, save_atomic
 from utils.train.config import DataSpec, TrainConfig, build_data, presets
-from utils.train.evaluation import BleuResult, bleu_on_split, decode_split
+from utils.train.evaluation import (
+    BleuResult,
+    bleu_by_length,
+    bleu_on_split,
+    decode_split,
+    score_translations,
+)
 from utils.train.loop import TrainingDiverged, train
 from utils.train.metrics_file import METRICS_NAME, environment_info, read_metrics, write_metrics
 
@@ -23,6 +29,7 @@ __all__ = [
     "DataSpec",
     "TrainConfig",
     "TrainingDiverged",
+    "bleu_by_length",
     "bleu_on_split",
     "build_data",
     "decode_split",
@@ -32,6 +39,7 @@ __all__ = [
     "read_checkpoint",
     "read_metrics",
     "save_atomic",
+    "score_translations",
     "train",
     "write_metrics",
 ]

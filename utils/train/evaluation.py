@@ -133,3 +133,24 @@ def references_by_source(pairs) -> dict[str, list[str]]:
         if reference not in references:
             references.append(reference)
     return grouped
+
+
+def bleu_by_length(result: BleuResult, buckets, all_references: dict[str, list[str]] | None = None) -> list[dict]:
+    """sacreBLEU of ``result``'s translations grouped by source length.
+
+    ``buckets``: ``[(low, high), ...]``, inclusive ranges of source tokens (``tokenize``:
+    punctuation counts, ``<eos>`` does not). Returns one dict per bucket: ``label``
+    ("5", "8-10"), ``low``, ``high``, ``sentences`` (pairs in it), ``bleu`` (single reference)
+    and ``multi_bleu`` (against ``all_references``, else the bucket's own pairs); both ``None``
+    for an empty bucket.
+    """
+    lengths = [len(tokenize(source)) for source in result.sources]
+    rows = []
+    for low, high in buckets:
+        members = [i for i, length in enumerate(lengths) if low <= length <= high]
+        scored = score_translations([result.sources[i] for i in members], [result.hypotheses[i] for i in members],
+                                    [result.references[i] for i in members], all_references)
+        rows.append({"label": str(low) if low == high else f"{low}-{high}", "low": low, "high": high,
+                     "sentences": len(members), "bleu": round(scored.bleu, 2) if members else None,
+                     "multi_bleu": round(scored.multi_bleu, 2) if members else None})
+    return rows
