@@ -69,3 +69,24 @@ def test_errors_name_the_argument():
         masked_cross_entropy(logits, targets[:, :4], valid_lens)
     with pytest.raises(ValueError, match="valid_lens"):
         masked_cross_entropy(logits, targets, valid_lens[:2])
+
+
+@pytest.mark.parametrize("smoothing", [0.1, 0.3])
+def test_label_smoothing_equals_torch_and_ignores_padding(smoothing):
+    logits, targets, valid_lens = example()
+    loss, _ = masked_cross_entropy(logits, targets, valid_lens, label_smoothing=smoothing)
+    expected = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=0,
+                               label_smoothing=smoothing)
+    torch.testing.assert_close(loss, expected)
+    # by hand: (1 - eps) * NLL of the reference + eps * the mean NLL over the vocabulary
+    keep = torch.arange(5) < valid_lens[:, None]
+    log_p = logits.log_softmax(-1)[keep]
+    nll = -log_p.gather(1, targets[keep][:, None])[:, 0]
+    torch.testing.assert_close(loss, ((1 - smoothing) * nll - smoothing * log_p.mean(-1)).mean())
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.0, True, "0.1"])
+def test_label_smoothing_out_of_range_is_an_error(bad):
+    logits, targets, valid_lens = example()
+    with pytest.raises(ValueError, match="label_smoothing must be a number in"):
+        masked_cross_entropy(logits, targets, valid_lens, label_smoothing=bad)

@@ -48,3 +48,24 @@ def heatmap(weights: torch.Tensor, *, row_labels: Sequence[str] | None = None,
                         color="white" if value > 0.6 * float(matrix.max()) else "black")
     ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="weight")
     return ax
+
+
+def training_curves(runs: dict, path=None, *, title: str = "Training on the real fra-eng corpus"):
+    """Loss and validation BLEU against steps for several runs' ``metrics.json`` dicts, side by side.
+
+    ``runs``: name -> the dict ``utils.train.train`` returns (and writes to ``metrics.json``):
+    its ``losses`` (``step``, ``loss``) and ``bleu`` (``step``, ``bleu``) entries are plotted.
+    Saved to ``path`` when given; returns the figure.
+    """
+    fig, (loss_ax, bleu_ax) = plt.subplots(1, 2, figsize=(11, 3.8))
+    for name, metrics in runs.items():
+        loss_ax.plot([e["step"] for e in metrics["losses"]], [e["loss"] for e in metrics["losses"]], label=name)
+        bleu_ax.plot([e["step"] for e in metrics["bleu"]], [e["bleu"] for e in metrics["bleu"]], "o-", label=name)
+    loss_ax.set(title=f"{title}: training loss", xlabel="step", ylabel="masked cross-entropy per token")
+    bleu_ax.set(title="validation sacreBLEU (greedy)", xlabel="step", ylabel="sacreBLEU")
+    for ax in (loss_ax, bleu_ax):
+        ax.legend()
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=90)
+    return fig

@@ -6,13 +6,17 @@ import torch
 import torch.nn.functional as F
 
 
-def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, valid_lens: torch.Tensor):
+def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, valid_lens: torch.Tensor,
+                         label_smoothing: float = 0.0):
     """Mean cross-entropy over the first ``valid_lens[i]`` steps of each row, and their count.
 
     Args:
         logits: ``(batch, steps, vocab)`` (any float dtype; the loss is computed in float32).
         targets: ``(batch, steps)`` int64 ids.
         valid_lens: ``(batch,)`` how many steps of each row count (``tgt_valid_lens``).
+        label_smoothing: in ``[0, 1)``; the target distribution puts ``1 - label_smoothing`` on
+            the reference token and spreads the rest evenly over the vocabulary (Szegedy et al.
+            2016), so the model is not pushed to certainty on one of several good translations.
 
     Returns:
         ``(loss_mean, num_tokens)``: a 0-d float32 tensor (0 when nothing counts) and a 0-d
@@ -29,12 +33,15 @@ def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, valid_lens
     if not torch.is_tensor(valid_lens) or tuple(valid_lens.shape) != (logits.shape[0],):
         got = tuple(valid_lens.shape) if torch.is_tensor(valid_lens) else type(valid_lens).__name__
         raise ValueError(f"valid_lens must have shape (batch,) = ({logits.shape[0]},); got {got}")
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
+            or not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"label_smoothing must be a number in [0, 1); got {label_smoothing!r}")
     steps = logits.shape[1]
     keep = torch.arange(steps, device=logits.device) < valid_lens.to(logits.device)[:, None]  # (batch, steps)
     # ignore_index drops the padded positions inside the kernel: their logits are never read into
     # the sum, and no boolean indexing means no synchronisation with the GPU
     masked_targets = targets.masked_fill(~keep, -100)
     total = F.cross_entropy(logits.float().flatten(0, 1), masked_targets.flatten(),
-                            ignore_index=-100, reduction="sum")
+                            ignore_index=-100, reduction="sum", label_smoothing=label_smoothing)
     num_tokens = keep.sum()
     return total / num_tokens.clamp(min=1), num_tokens

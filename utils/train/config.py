@@ -49,7 +49,8 @@ class TrainConfig:
     end), greedy on the first ``eval_sentences`` valid pairs. ``seed``: model
     init, dropout and data order. ``amp``: ``"bf16"`` autocast on CUDA
     (ignored on CPU) or ``"off"``. ``max_len``: leave out training pairs longer
-    than this many tokens (None = keep all).
+    than this many tokens (None = keep all). ``label_smoothing``: of the
+    cross-entropy (0 = off); the logged loss includes it.
     """
 
     steps: int = 1000
@@ -66,6 +67,7 @@ class TrainConfig:
     max_len: int | None = None
     eval_sentences: int = 500
     min_lr_ratio: float = 0.1
+    label_smoothing: float = 0.0
 
     def __post_init__(self):
         _check_int("steps", self.steps, 1)
@@ -85,6 +87,9 @@ class TrainConfig:
         _check_int("eval_sentences", self.eval_sentences, 0)
         if not (isinstance(self.min_lr_ratio, (int, float)) and 0 <= self.min_lr_ratio <= 1):
             raise ValueError(f"min_lr_ratio must be a number in [0, 1]; got {self.min_lr_ratio!r}")
+        if not (isinstance(self.label_smoothing, (int, float)) and not isinstance(self.label_smoothing, bool)
+                and 0 <= self.label_smoothing < 1):
+            raise ValueError(f"label_smoothing must be a number in [0, 1); got {self.label_smoothing!r}")
 
     def lr_factor(self, step: int) -> float:
         """The learning-rate multiplier after ``step`` optimizer steps (0-based)."""

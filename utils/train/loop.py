@@ -258,7 +258,8 @@ def train(model: nn.Module, data, config: TrainConfig, out_dir, *, resume: bool 
                 batch = batch.to(device, non_blocking=True)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                     logits, _ = trained(batch.src, batch.src_valid_lens, batch.tgt_in)
-                loss, num_tokens = masked_cross_entropy(logits.float(), batch.tgt_out, batch.tgt_valid_lens)
+                loss, num_tokens = masked_cross_entropy(logits.float(), batch.tgt_out, batch.tgt_valid_lens,
+                                                         config.label_smoothing)
                 num_tokens = int(num_tokens)
                 # every rank must agree on stopping, so the check uses the summed loss
                 step_loss = distributed.all_reduce_sum(

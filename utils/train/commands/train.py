@@ -24,7 +24,8 @@ _DATA_OPTIONS = ("data", "generated", "max_pairs", "data_seed", "min_freq")
 # options of TrainConfig that may change on --resume (the rest would break "same as uninterrupted")
 _RESUMABLE_TRAIN_OPTIONS = ("steps", "log_every", "checkpoint_every", "eval_every", "eval_sentences")
 _TRAIN_OPTIONS = ("steps", "batch_size", "lr", "weight_decay", "clip_norm", "warmup_steps", "log_every",
-                  "checkpoint_every", "eval_every", "eval_sentences", "seed", "amp", "max_len")
+                  "checkpoint_every", "eval_every", "eval_sentences", "seed", "amp", "max_len",
+                  "label_smoothing")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -69,6 +70,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     training.add_argument("--checkpoint-every", type=int, metavar="STEPS", help="0: only at the end")
     training.add_argument("--eval-every", type=int, metavar="STEPS", help="valid BLEU (0: only at the end)")
     training.add_argument("--eval-sentences", type=int, metavar="N", help="valid pairs for BLEU (0: none)")
+    training.add_argument("--label-smoothing", type=float, metavar="EPS", help="of the loss (0: off)")
     training.add_argument("--max-len", type=int, metavar="TOKENS", help="skip longer training pairs")
     training.add_argument("--amp", choices=("bf16", "off"), help="bf16 autocast on CUDA")
     training.add_argument("--seed", type=int, help="model init, dropout and data order")
