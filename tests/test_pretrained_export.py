@@ -133,3 +133,13 @@ def test_evaluate_pairs_and_checkpoint_errors(run, tmp_path, capsys):
     assert main(["evaluate", "--checkpoint", str(run), "--pairs", str(bad), "--split", "valid"]) == 2
     with pytest.raises(SystemExit):  # argparse: --checkpoint and --pretrained exclude each other
         main(["evaluate", "--checkpoint", str(run), "--pretrained", "luong"])
+
+
+def test_the_cpu_real_preset_trains_from_a_local_file(corpus, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--profile", "cpu-real", "--data", str(corpus), "--steps", "2", "--out", str(out),
+                 "--no-progress", "--eval-sentences", "0", "--checkpoint-every", "0"]) == 0
+    assert "profile cpu-real: fra.txt, first 73,719 pairs" in capsys.readouterr().out
+    checkpoint = read_checkpoint(out)
+    assert checkpoint["train_config"]["label_smoothing"] == 0.1 and checkpoint["data_spec"]["min_freq"] == 3
+    assert checkpoint["model_config"]["embed_size"] == 128 and checkpoint["model_config"]["decoder"] == "luong"

@@ -183,6 +183,14 @@ def test_presets_per_profile():
         presets("laptop")
 
 
+def test_the_real_corpus_cpu_preset():
+    """cpu-real: the shipped models' recipe, on the first 73,719 pairs of the downloaded fra-eng."""
+    model_config, train_config, spec = presets("cpu-real", "plain")
+    assert model_config.decoder == "plain" and train_config.amp == "off"
+    assert spec.source == "fra-eng" and spec.max_pairs == 73_719 and spec.min_freq == 3
+    assert 0 < train_config.label_smoothing < 1 and train_config.eval_every > 0
+
+
 def test_data_spec_checks_and_round_trips(tmp_path):
     with pytest.raises(ValueError, match="path is required"):
         DataSpec(source="file")
