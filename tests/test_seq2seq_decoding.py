@@ -96,7 +96,7 @@ def test_beam_size_one_is_greedy(decoder, seed):
             torch.testing.assert_close(a, b)
 
 
-def test_beam_size_one_is_greedy_under_bf16_autocast():
+def test_beam_size_one_is_greedy_under_bf16_autocast(cpu_bf16_lstm):
     # bf16 logits tie often: both must break ties the same way (lowest token id)
     model = random_model("luong", tgt_vocab=40, seed=7)
     src, src_valid_lens = source(batch=8, seed=7)

@@ -179,7 +179,7 @@ def test_input_errors_name_the_argument():
         model.decoder.step(tgt_in, model.decoder.init_state(memory), memory)
 
 
-def test_autocast_bf16_on_cpu_runs():
+def test_autocast_bf16_on_cpu_runs(cpu_bf16_lstm):
     model = tiny("luong", bidirectional=True)
     src, src_valid_lens, tgt_in = batch()
     with torch.autocast("cpu", dtype=torch.bfloat16):
