@@ -98,3 +98,18 @@ def test_attn_translate_and_evaluate_with_a_shipped_model(capsys):
     assert lines[0].startswith("sacreBLEU ") and "(60 of " in lines[0]
     assert "the shipped held-out test split of fra-eng" in lines[0]
     assert lines[2].startswith("multi-reference sacreBLEU ")
+
+
+@pytest.mark.parametrize("name", PRETRAINED_NAMES)
+def test_the_shipped_models_are_the_cpu_real_recipe(name):
+    """`attn train --profile cpu-real --decoder NAME` trains exactly what was shipped."""
+    import dataclasses
+
+    from utils.train import presets
+
+    model_config, train_config, spec = presets("cpu-real", name)
+    checkpoint = read_checkpoint(pretrained_path(name))
+    assert checkpoint["model_config"] == dataclasses.asdict(model_config)
+    assert checkpoint["train_config"] == dataclasses.asdict(train_config)
+    shipped_spec = {k: v for k, v in checkpoint["data_spec"].items() if k != "pairs_sha256"}
+    assert shipped_spec == {k: v for k, v in dataclasses.asdict(spec).items() if k != "pairs_sha256"}

@@ -106,12 +106,12 @@ def plot(results: dict, path: str | Path) -> None:
             ax.annotate(f"{score:.0f}", (bar.get_x() + bar.get_width() / 2, score), ha="center",
                         va="bottom", fontsize=8)
     counts = [bucket["sentences"] for bucket in rows["plain"]["buckets"]]
-    ax.set_xticks(range(len(labels)), labels=[f"{label}\n({n} sent.)" for label, n in zip(labels, counts,
+    ax.set_xticks(range(len(labels)), labels=[f"{label}\n({n} pairs)" for label, n in zip(labels, counts,
                                                                                             strict=True)])
-    title = ("Generated 1-3 clause sentences" if results["which"] == "generated"
-             else "Real fra-eng test split (shipped models)")
+    title = (f"Generated 1-3 clause sentences, {results['train_config']['steps']:,} steps"
+             if results["which"] == "generated" else "Real fra-eng test split (shipped models)")
     ax.set(title=f"{title}: test BLEU by source length", xlabel="English sentence length (tokens)",
-           ylabel="test sacreBLEU (greedy)", ylim=(0, 110))
+           ylabel="test sacreBLEU (greedy)", ylim=(0, 125))
     ax.legend(loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
