@@ -44,7 +44,7 @@ def test_stub_gets_a_friendly_message_not_an_error(capsys):
     assert "Exercise 1.2: not implemented yet" in capsys.readouterr().out
 
 
-def test_wrong_answer_names_the_first_failing_case_and_a_hint():
+def test_wrong_answer_names_the_first_failing_case_and_the_first_hint_tier():
     def no_zero_rows(scores, valid_lens):  # NaN on the hidden fully-masked case
         lengths = valid_lens if valid_lens.dim() == 2 else valid_lens[:, None].expand(scores.shape[:-1])
         keep = torch.arange(scores.shape[-1]) < lengths[..., None]
@@ -54,7 +54,8 @@ def test_wrong_answer_names_the_first_failing_case_and_a_hint():
         check("1.2", no_zero_rows)
     message = str(failure.value)
     assert "valid_lens=tensor([0, 3])" in message and "(a hidden case)" in message
-    assert "NaN" in message and "Hint:" in message
+    assert "NaN" in message and f"Hint: {get_exercise('1.2').hints[0]}" in message
+    assert message.endswith('(more: hint("1.2"))')
     assert failure.value._render_traceback_() == [f"\x1b[31m{message}\x1b[0m"]
 
 

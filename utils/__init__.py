@@ -5,7 +5,7 @@ needs only torch and numpy, so ``import utils`` stays light: the notebook-facing
 helpers below are imported on first use.
 """
 
-__all__ = ["check", "setup_notebook"]
+__all__ = ["check", "hint", "setup_notebook"]
 
 
 def __getattr__(name):
@@ -17,4 +17,8 @@ def __getattr__(name):
         from utils.checks import check
 
         return check
+    if name == "hint":
+        from utils.checks import hint
+
+        return hint
     raise AttributeError(f"module 'utils' has no attribute {name!r}")

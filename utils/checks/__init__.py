@@ -1,4 +1,4 @@
-"""Auto-checked exercises: ``check("1.2", my_answer)`` in a notebook.
+"""Auto-checked exercises: ``check("1.2", my_answer)`` in a notebook, ``hint("1.2")`` for help.
 
 Each chapter's exercises live in ``utils/checks/chNN.py`` and are loaded on first use.
 """
@@ -11,6 +11,7 @@ from utils.checks.core import (
     Outcome,
     check,
     get_exercise,
+    hint,
     judge,
     load_chapter,
     register,
@@ -27,6 +28,7 @@ __all__ = [
     "compare_values",
     "expect",
     "get_exercise",
+    "hint",
     "judge",
     "load_chapter",
     "register",

@@ -31,7 +31,16 @@ register(
         points=2,
         target="length_mask",
         reference=length_mask,
-        hint="compare torch.arange(num_keys) with valid_lens.unsqueeze(-1): broadcasting does the rest.",
+        hints=(
+            "position j of a row is real exactly when j is smaller than that row's valid length. "
+            "The mask compares every position with every length, and must work for 1-D and 2-D "
+            "valid_lens alike.",
+            "build the positions 0 … num_keys − 1 once, give valid_lens one more axis of size 1 "
+            "at the end, and compare the two: broadcasting makes the (*valid_lens.shape, "
+            "num_keys) result, with no loop.",
+            "section 2 of this chapter (step 1: the mask) makes the same comparison for 1-D "
+            "lengths.",
+        ),
         cases=(
             Case("valid_lens=tensor([1, 3]), num_keys=4", lambda: (torch.tensor([1, 3]), 4)),
             Case("valid_lens=tensor([0, 4, 2]), num_keys=4", lambda: (torch.tensor([0, 4, 2]), 4)),
@@ -49,8 +58,16 @@ register(
         reference=masked_softmax,
         compare=expect("your weights",
                        nan_message="your weights contain NaN (a fully masked row must be all zeros)"),
-        hint="build a (batch, queries, keys) mask, fill masked scores with -inf in a NEW tensor, "
-        "softmax, then zero the rows that had no valid key at all.",
+        hints=(
+            "three things are tested: a masked key gets exactly 0, a row with no valid key at all"
+            " is all zeros (not NaN, not uniform), and the caller's scores are left as they were.",
+            "first turn valid_lens, 1-D or 2-D, into a (batch, queries, keys) boolean mask (a 1-D"
+            " length holds for every query of its sequence). Fill the masked scores with −∞ in a "
+            "new tensor; a row that is −∞ everywhere gives 0/0, so give such rows finite scores "
+            "before the softmax and zero their weights after it.",
+            "sections 2 to 4 of this chapter: the mask and the fill (2), the two shapes of "
+            "valid_lens (3), and what a fully masked row needs (4).",
+        ),
         cases=(
             Case("scores (2, 2, 4), valid_lens=tensor([2, 3])",
                  lambda: (_scores(2, 2, 4, seed=1), torch.tensor([2, 3]))),
@@ -72,7 +89,14 @@ register(
         target="stable_softmax",
         reference=reference_stable_softmax,
         compare=expect("your softmax"),
-        hint="softmax(x) = softmax(x - c) for any constant c: subtract the row maximum before exp().",
+        hints=(
+            "exp overflows float32 above about 88.7 and underflows to 0 far below zero, but the "
+            "softmax does not change when one constant is subtracted from every score of a row.",
+            "subtract each row's largest value (taken over the last axis, keeping that axis so "
+            "that it broadcasts), then exponentiate and divide by the row's sum. After the shift "
+            "the largest term is exactly 1, so the sum is never 0 or infinite.",
+            "section 5 of this chapter derives the trick and tries it on scores in the thousands.",
+        ),
         cases=(
             Case("x=tensor([[1., 2., 3.]])", lambda: (torch.tensor([[1.0, 2.0, 3.0]]),)),
             Case("x=tensor([[1000., 1001., 1002.]]) (exp overflows in float32)",
@@ -89,7 +113,15 @@ register(
         points=2,
         target="sequence_mask",
         reference=reference_sequence_mask,
-        hint="masked_fill (without the underscore) returns a new tensor; X[mask] = value writes into X.",
+        hints=(
+            "the check compares X before and after your call: assigning through indexing, or any "
+            "in-place method, changes the caller's tensor. The answer must be a new tensor.",
+            "compare the step positions with valid_len to get a (batch, steps) mask, add one axis"
+            " of size 1 for every axis of X after the steps so that it broadcasts over the "
+            "features, then fill with the out-of-place version of the fill method (no trailing "
+            "underscore).",
+            "section 6 of this chapter shows the bug from the wild and the one-character fix.",
+        ),
         cases=(
             Case("X of shape (2, 3), valid_len=tensor([1, 2])",
                  lambda: (_scores(2, 3, seed=7), torch.tensor([1, 2]))),

@@ -48,8 +48,17 @@ register(
         points=2,
         target="nadaraya_watson",
         reference=reference_nadaraya_watson,
-        hint="scores = -((x_query[:, None] - x_train[None, :]) / bandwidth) ** 2 / 2 is (queries, keys); "
-        "softmax over the keys, then a matrix-vector product with y_train.",
+        hints=(
+            "read it as attention: the queries are x_query, the keys x_train, the values y_train,"
+            " and a pair's score is −½ ((x − x_i) / bandwidth)². A narrow kernel with far-away "
+            "queries makes every score hugely negative, so do not exponentiate and normalise by "
+            "hand.",
+            "make a (queries, keys) table of differences by giving x_query an axis at the end and"
+            " x_train one at the front; turn it into scores; take a softmax over the keys (it "
+            "subtracts the row maximum for you); a matrix-vector product with y_train gives the "
+            "(queries,) predictions.",
+            "section 1 of this chapter computes the same weights with a bandwidth of 1.",
+        ),
         cases=(
             Case("x_query=tensor([0., 1.]), x_train=tensor([0., 1., 2.]), y_train=tensor([1., 2., 3.])",
                  lambda: (torch.tensor([0.0, 1.0]), torch.tensor([0.0, 1.0, 2.0]), torch.tensor([1.0, 2.0, 3.0]))),
@@ -72,9 +81,17 @@ register(
         call=call_attention_class,
         compare=expect_attention(
             nan_message="your output contains NaN (a fully masked query must give zeros)"),
-        hint="scores = queries @ keys.transpose(1, 2) / math.sqrt(d) with d = queries.shape[-1]; "
-        "self.attention_weights = masked_softmax(scores, valid_lens); "
-        "return self.dropout(self.attention_weights) @ values.",
+        hints=(
+            "scaled dot-product attention: the scores are query · key divided by √d, where d is "
+            "the size of the queries and keys, taken from the data; masked keys get no weight, "
+            "and a query that may see no key gives zeros.",
+            "the scores must be (batch, queries, keys): which of the two operands must be "
+            "transposed, and on which two axes? Pass them with valid_lens to masked_softmax, keep"
+            " the result as the module's weights, apply the dropout layer made in __init__ to "
+            "them, and multiply them with the values to get (batch, queries, v).",
+            "section 3 of this chapter (batched attention, masks, dropout on the weights), and "
+            "the fix at the end of section 5.",
+        ),
         cases=(
             Case("dropout=0.0, queries (2, 3, 4), keys (2, 5, 4), values (2, 5, 6), valid_lens=None",
                  lambda: (0.0, *_qkv(2, 3, 5, 4, 6, seed=20), None)),
@@ -97,8 +114,15 @@ register(
         reference=reference_softmax_entropy,
         compare=expect("your entropy",
                        nan_message="your entropy contains NaN: 0 * log(0) must count as 0, not 0 * -inf"),
-        hint="-(weights * log(weights)).sum(-1), where entries equal to 0 contribute 0: "
-        "torch.where(weights > 0, weights.log(), 0) avoids 0 * -inf = NaN.",
+        hints=(
+            "the entropy is −Σ α log α over the keys. A masked weight is exactly 0 and log 0 is "
+            "−∞, so 0 · log 0 comes out as NaN unless you give it its limit, 0.",
+            "take the logarithm only where a weight is positive and use 0 elsewhere (an "
+            "element-wise choice between two tensors), multiply by the weights, sum over the last"
+            " axis and negate.",
+            "section 6 of this chapter measures the entropy of attention weights with a quick, "
+            "approximate version; this one must be exact.",
+        ),
         cases=(
             Case("uniform weights over 4 keys (entropy log 4)", lambda: (torch.full((1, 2, 4), 0.25),)),
             Case("softmax of random scores (2, 3, 5)", lambda: (torch.softmax(_randn(2, 3, 5, seed=40), -1),)),

@@ -120,8 +120,17 @@ register(
         points=2,
         target="additive_scores",
         reference=reference_additive_scores,
-        hint="project first: queries @ W_q.T is (batch, queries, h), keys @ W_k.T is (batch, keys, h); "
-        "unsqueeze them to (batch, queries, 1, h) and (batch, 1, keys, h), add, tanh, then @ w_v.",
+        hints=(
+            "score every query against every key at once: project the queries and the keys into "
+            "the same hidden space of size h first (once each) and only then pair them up. Try a "
+            "case where the numbers of queries and keys differ.",
+            "W_q and W_k are laid out like nn.Linear weights, (h, d), so a projection multiplies "
+            "by the transposed matrix. Give the projected queries a new axis at position 2 and "
+            "the projected keys one at position 1: their sum is (batch, queries, keys, h); tanh, "
+            "then a product with w_v over the last axis leaves (batch, queries, keys).",
+            "section 2 of this chapter does this with nn.Linear layers; section 6 shows what "
+            "happens when the two new axes are swapped.",
+        ),
         cases=(
             Case("queries (1, 2, 3), keys (1, 4, 3), num_hiddens 5",
                  lambda: _scores_case(1, 2, 4, 3, 3, 5, seed=1)),
@@ -141,9 +150,18 @@ register(
         reference=AdditiveAttention,
         call=call_attention_class,
         compare=expect_attention(),
-        hint="self.W_q = nn.Linear(query_size, num_hiddens, bias=False) (same for W_k), "
-        "self.w_v = nn.Linear(num_hiddens, 1, bias=False); scores = self.w_v(torch.tanh("
-        "q.unsqueeze(2) + k.unsqueeze(1))).squeeze(-1); masked_softmax; dropout; bmm with values.",
+        hints=(
+            "the layer is section 1's scoring MLP applied to every (query, key) pair, followed by"
+            " what chapter 02's DotAttention did with its scores: masked softmax, dropout on the "
+            "weights, a weighted sum of the values.",
+            "in __init__: three linear layers without bias, W_q from query_size and W_k from "
+            "key_size to num_hiddens, w_v from num_hiddens to 1, and a dropout layer. In forward:"
+            " project, broadcast queries against keys into (batch, queries, keys, num_hiddens), "
+            "tanh, w_v, and drop the last axis (of size 1) to get the (batch, queries, keys) "
+            "scores; the rest is as in Exercise 2.2.",
+            "section 2 of this chapter builds these scores with the same three layers, and "
+            "section 3 describes the whole layer.",
+        ),
         cases=(
             Case("key_size 4, query_size 6, num_hiddens 8, valid_lens=None",
                  lambda: _class_case((4, 6, 8), 2, 3, 5, 2, seed=21, valid_lens=None)),
@@ -165,8 +183,19 @@ register(
         reference=reference_chunked,
         call=call_chunked,
         compare=_compare_chunked,
-        hint="project all queries and keys once (small), then loop over the keys in slices of "
-        "chunk_size: tanh(q.unsqueeze(2) + k_slice.unsqueeze(1)), w_v, squeeze; torch.cat along -1.",
+        hints=(
+            "the expensive tensor is the (batch, queries, keys, num_hiddens) features; projecting"
+            " the queries and the keys is cheap. Build the features for at most chunk_size keys "
+            "at a time: the scores of consecutive slices of keys, side by side, are the full "
+            "scores.",
+            "project all queries and all keys once with the layer's W_q and W_k. Loop over the "
+            "key positions in steps of chunk_size; for each slice, broadcast the projected "
+            "queries against the slice's projected keys, tanh, w_v, and drop the last axis: "
+            "(batch, queries, slice). Join the pieces along the keys axis; the last slice may be "
+            "shorter.",
+            "section 5 of this chapter explains where the memory goes; section 2 shows the "
+            "broadcasting you apply to each slice.",
+        ),
         cases=(
             Case("queries (2, 3, 4), keys (2, 10, 4), num_hiddens 8, chunk_size 4",
                  lambda: _chunk_case(2, 3, 10, (4, 4, 8), seed=41, chunk_size=4)),

@@ -37,8 +37,15 @@ register(
         points=2,
         target="last_state",
         reference=last_valid_state,
-        hint="the last real token of sequence b sits at index valid_lens[b] - 1: index the batch "
-        "with torch.arange(batch) and the steps with valid_lens - 1 (outputs[:, -1] is padding).",
+        hints=(
+            "sequence b's last real step is at position valid_lens of b minus 1; the tensor's "
+            "last position is padding for every shorter sequence.",
+            "pick one step per sequence with advanced indexing: one index tensor for the rows (0,"
+            " 1, …, batch − 1) and one of the same length for the steps. The result is (batch, "
+            "num_hiddens).",
+            "section 3 of this chapter describes the 'last' pooling, which reads each passage's "
+            "own last valid step.",
+        ),
         cases=(
             Case("outputs (2, 4, 3), valid_lens=tensor([2, 4])",
                  lambda: (_outputs(2, 4, 3, seed=1), torch.tensor([2, 4]))),
@@ -54,8 +61,17 @@ register(
         points=2,
         target="mean_pool",
         reference=mean_over_valid,
-        hint="zero the padding steps with a (batch, steps, 1) mask, sum over the steps, then divide "
-        "by valid_lens (not by the number of steps).",
+        hints=(
+            "average over the real steps only. The padding may hold anything (huge values in a "
+            "hidden case), so it must not reach the sum, and the divisor is each sequence's valid"
+            " length, not the number of steps.",
+            "compare the step positions with valid_lens to get a (batch, steps) mask, give it an "
+            "axis of size 1 at the end so that it covers the features, set the padded steps to 0 "
+            "in a new tensor, sum over the steps and divide by valid_lens shaped (batch, 1), in "
+            "the outputs' float type.",
+            "section 3 of this chapter defines the 'mean' pooling; Exercise 1.4 of chapter 01 "
+            "builds the same mask over the steps.",
+        ),
         cases=(
             Case("outputs (2, 4, 3), valid_lens=tensor([2, 4])",
                  lambda: (_outputs(2, 4, 3, seed=4), torch.tensor([2, 4]))),
@@ -74,9 +90,18 @@ register(
         reference=AttentionPooling,
         call=_pool_with_shared_weights,
         compare=expect("your (vector, weights)", nan_message="your (vector, weights) contain NaN"),
-        hint="energies = self.score(torch.tanh(self.project(outputs))).squeeze(-1); weights = "
-        "masked_softmax(energies, valid_lens); vector = (weights.unsqueeze(-1) * outputs).sum(1). "
-        "Zero the padding of outputs first (masked_fill), so inf or NaN there cannot leak into the vector.",
+        hints=(
+            "each step gets an energy from the small MLP, a masked softmax over the steps turns "
+            "the energies into weights, and the vector is the weighted sum of the outputs. A zero"
+            " weight is not enough for the padding (0 × inf is NaN): the padded outputs must be "
+            "zeroed before the sum.",
+            "with valid lengths, first set the padded steps of outputs to 0 (a new tensor). "
+            "Energies: project, tanh, score, then drop the last axis: (batch, steps). Weights: "
+            "masked_softmax over the steps. Vector: the weights, given an axis at the end, times "
+            "the outputs, summed over the steps: (batch, num_hiddens).",
+            "section 2 of this chapter gives the equations and runs the library's "
+            "AttentionPooling, which has the same interface.",
+        ),
         cases=(
             Case("MyAttentionPooling(6, 5) on outputs (2, 4, 6), valid_lens=tensor([2, 4])",
                  lambda: (6, 5, _outputs(2, 4, 6, seed=7), torch.tensor([2, 4]))),

@@ -33,8 +33,14 @@ register(
         target="my_split_heads",
         reference=split_heads,
         compare=expect("your heads"),
-        hint="view the last axis as (num_heads, head_dim), giving (batch, seq, heads, head_dim), "
-        "then transpose(1, 2); a single view to (batch, heads, seq, head_dim) mixes positions.",
+        hints=(
+            "head i holds features i · head_dim to (i + 1) · head_dim − 1 of every position: the "
+            "positions stay whole and in order, only the features are divided. Reshaping straight"
+            " to the final shape puts different positions into one head.",
+            "first view the last axis as (num_heads, head_dim), which gives (batch, seq, heads, "
+            "head_dim), then swap the sequence and head axes.",
+            "section 2 of this chapter (the split), and section 4, the bug from the wild.",
+        ),
         cases=(
             Case("x = arange of shape (1, 3, 4), num_heads=2", lambda: (_arange(1, 3, 4), 2)),
             Case("x of shape (2, 5, 6), num_heads=3", lambda: (_randn(2, 5, 6, seed=1), 3)),
@@ -52,8 +58,15 @@ register(
         target="my_merge_heads",
         reference=merge_heads,
         compare=expect("your merged features"),
-        hint="transpose(1, 2) back to (batch, seq, heads, head_dim), then reshape (not view: the "
-        "transposed tensor is not contiguous) to (batch, seq, heads * head_dim).",
+        hints=(
+            "undo the split: bring the sequence axis back in front of the heads, then flatten the"
+            " heads and their features into one axis. The round-trip case checks that merging a "
+            "split gives back the original.",
+            "after swapping the axes the tensor is (batch, seq, heads, head_dim) but no longer "
+            "contiguous in memory, so flatten it with the method that copies when it must, not "
+            "with view.",
+            "section 2 of this chapter (the merge).",
+        ),
         cases=(
             Case("x = arange of shape (1, 2, 3, 2) (batch, heads, seq, head_dim)", lambda: (_arange(1, 2, 3, 2),)),
             Case("x of shape (2, 3, 4, 5)", lambda: (_randn(2, 3, 4, 5, seed=4),)),
@@ -68,7 +81,16 @@ register(
         points=2,
         target="my_causal_mask",
         reference=causal_mask,
-        hint="torch.ones(num_queries, num_keys, dtype=torch.bool).triu(diagonal=1): True above the diagonal.",
+        hints=(
+            "query i may see keys 0 to i, so True marks exactly the pairs where the key's "
+            "position is larger than the query's, also when the numbers of queries and keys "
+            "differ.",
+            "compare a column of query positions, (num_queries, 1), with a row of key positions, "
+            "(1, num_keys): broadcasting gives the (num_queries, num_keys) grid. Which comparison"
+            " is True above the diagonal?",
+            "section 3 of this chapter prints a causal mask and explains torch's True = ignore "
+            "convention.",
+        ),
         cases=(
             Case("num_queries=3, num_keys=3", lambda: (3, 3)),
             Case("num_queries=4, num_keys=4", lambda: (4, 4)),
@@ -84,7 +106,15 @@ register(
         target="my_gated_mix",
         reference=gated_mix,
         compare=_compare_gate,
-        hint="g = torch.sigmoid(gate_logits); y = g * attended + (1 - g) * x; return (y, g).",
+        hints=(
+            "two results are checked: the gate g, between 0 and 1 for every feature, and y, which"
+            " takes the share g of the attended features and the rest, 1 − g, of the input. "
+            "Return them as a tuple, y first.",
+            "squash the logits element-wise with the logistic sigmoid (torch's own stays exact "
+            "for logits of ±50), then combine the three (batch, seq, features) tensors "
+            "element-wise: no matrix product, no sum over an axis.",
+            "section 5 of this chapter gives the equations.",
+        ),
         cases=(
             Case("x, attended, gate_logits of shape (1, 2, 3)",
                  lambda: (_randn(1, 2, 3, seed=6), _randn(1, 2, 3, seed=7), _randn(1, 2, 3, seed=8))),

@@ -143,8 +143,17 @@ register(
         target="teacher_forcing_io",
         reference=reference_teacher_forcing_io,
         compare=_compare_io,
-        hint="tgt_in is <bos> followed by the ids, tgt_out the ids followed by <eos>; both have "
-        "len(ids) + 1 valid steps, padded with pad to the longest row.",
+        hints=(
+            "each target becomes two rows shifted by one: the decoder reads <bos> and then the "
+            "ids, and must predict the ids and then <eos>. Both rows have one real step more than"
+            " the sentence; the hidden cases include an empty target and rows that need no "
+            "padding.",
+            "the number of steps is the longest sentence's length plus 1. Start from two (batch, "
+            "steps) int64 tensors full of pad; into each row's first length-plus-1 positions "
+            "write <bos> followed by the ids in one, the ids followed by <eos> in the other. "
+            "valid_lens is each length plus 1.",
+            "section 2 of this chapter prints tgt_in and tgt_out of a real batch.",
+        ),
         cases=(
             Case("target_ids=[[5, 6, 7], [8]], bos=1, eos=2, pad=0",
                  lambda: ([[5, 6, 7], [8]], 1, 2, 0)),
@@ -164,8 +173,14 @@ register(
         target="masked_accuracy",
         reference=reference_masked_accuracy,
         compare=expect("your accuracy"),
-        hint="build the (batch, steps) mask arange(steps) < valid_lens[:, None]; count the correct "
-        "argmax predictions inside it and divide by the number of valid positions, not by batch * steps.",
+        hints=(
+            "only the positions before each row's valid length count, in the numerator and in the"
+            " denominator: a model that predicts <pad> on the padding must get no credit for it.",
+            "build the (batch, steps) mask of the valid positions; a prediction is the argmax "
+            "over the vocabulary; count the positions that are both correct and valid and divide "
+            "by the number of valid positions, as a 0-d float tensor.",
+            "section 5 of this chapter builds the same mask for the loss.",
+        ),
         cases=(
             Case("logits (2, 4, 7), valid_lens=[4, 2]",
                  lambda: _accuracy_case(2, 4, 7, [4, 2], seed=1)),
@@ -183,8 +198,16 @@ register(
         points=3,
         target="clipped_matches",
         reference=reference_clipped_matches,
-        hint="count the hypothesis n-grams with collections.Counter; an n-gram may match at most "
-        "max over references of its count there; total is the number of hypothesis n-grams.",
+        hints=(
+            "clipping: each distinct n-gram of the hypothesis matches at most as many times as it"
+            " occurs in the reference that has the most of it. A hypothesis shorter than n has no"
+            " n-grams at all.",
+            "count the n-grams of the hypothesis and of every reference (section 8's helper does "
+            "it). For each n-gram keep its largest count over the references; the matches add up,"
+            " over the hypothesis n-grams, the smaller of the hypothesis count and that largest "
+            "count; the total is the number of hypothesis n-grams.",
+            "section 8 of this chapter clips against a single reference inside its BLEU function.",
+        ),
         cases=(
             Case("'le chat le chat le chat' vs ['le chat est là'], n=1",
                  lambda: (_words("le chat le chat le chat"), [_words("le chat est là")], 1)),
@@ -210,9 +233,17 @@ register(
         reference=reference_greedy,
         call=call_greedy,
         compare=_compare_greedy,
-        hint="feed <bos> to every row; at each step take logits.argmax(-1), append it, and stop "
-        "when every row has produced <eos> or after max_len steps; then cut each row before its "
-        "first <eos>.",
+        hints=(
+            "decode every row at once, one step at a time, feeding each row its own most likely "
+            "token. Rows finish at different steps: stop only when every row has written <eos> "
+            "(or after max_len steps), then cut each row before its first <eos>.",
+            "start from a (batch,) tensor of <bos> ids and a (batch,) record of which rows have "
+            "finished. Each step: the decoder's step, the argmax over the vocabulary as the next "
+            "tokens, keep them, and mark the rows that wrote <eos>. At the end turn the kept "
+            "steps into one list of ids per row and cut each at its first <eos>, if it has one.",
+            "section 7 of this chapter: greedy_one decodes one sentence the same way, and the "
+            "cell after it says what the batched version does.",
+        ),
         cases=(
             Case("3 sentences, max_len=6, no row reaches <eos>", lambda: (1, [5, 3, 4], 6, -1.0)),
             Case("5 sentences, max_len=10, rows stop after 0, 6, 1, 0 and 1 tokens",

@@ -120,10 +120,17 @@ register(
         reference=reference_bahdanau_step,
         call=call_bahdanau_step,
         compare=_compare_step,
-        hint="query = state[0][-1].unsqueeze(1) (the TOP layer's previous hidden state); context = "
-        "decoder.attention(query, memory.outputs, memory.outputs, memory.valid_lens); "
-        "x = cat([decoder.embedding(tokens)[:, None], context], -1); output, state = decoder.rnn(x, state); "
-        "logits = decoder.output(output[:, 0]); weights = decoder.attention.attention_weights[:, 0].",
+        hints=(
+            "Bahdanau attends first, then steps the LSTM: the query is the previous hidden state "
+            "of the decoder's top layer, the context is attention over the encoder outputs "
+            "(padding masked), and the LSTM reads the embedded token together with the context.",
+            "shapes: the query is (batch, 1, H), from the last layer of h; the context is (batch,"
+            " 1, H); the LSTM's input is the embedding, (batch, 1, E), joined with the context "
+            "along the features. Run the LSTM one step from the given state; the logits come from"
+            " its single output step, and the weights are those the attention module stored, "
+            "without the query axis.",
+            "section 2 of this chapter takes one Bahdanau step with a model's parts.",
+        ),
         cases=(
             Case("vocab 12, embed 6, hiddens 8, 1 layer, batch 2, src lengths [5, 3]",
                  lambda: _bahdanau_case(12, 6, 8, 1, 2, 5, [5, 3], seed=1)),
@@ -141,10 +148,19 @@ register(
         points=3,
         target="luong_attentional_hidden",
         reference=reference_luong_attentional_hidden,
-        hint="W_a and W_c are applied like nn.Linear weights (x @ W.T): scores = (decoder_outputs @ W_a.T) "
-        "@ encoder_outputs.transpose(1, 2); "
-        "weights = masked_softmax(scores, src_valid_lens); context = weights @ encoder_outputs; "
-        "hidden = torch.tanh(torch.cat([context, decoder_outputs], -1) @ W_c.T): c comes FIRST.",
+        hints=(
+            "Luong's general score of decoder output t and encoder output s is h_t · W_a h_s, "
+            "softmaxed over the valid source steps only; the context is the weighted sum of the "
+            "encoder outputs, and the result is the tanh of W_c applied to context and decoder "
+            "output stacked, context first.",
+            "W_a and W_c are nn.Linear-style weights: multiply by their transposes. Project the "
+            "decoder outputs with W_a, then a batched product with the encoder outputs, "
+            "transposed on their last two axes, gives (batch, T, S) scores; masked_softmax with "
+            "src_valid_lens; the weights times the encoder outputs give (batch, T, H) contexts; "
+            "join context and decoder output along the features, apply W_c and tanh. Return the "
+            "weights too.",
+            "section 3 of this chapter runs the same computation with a Luong decoder's layers.",
+        ),
         cases=(
             Case("batch 2, 3 target steps, 4 source steps, hiddens 5, src lengths [4, 2]",
                  lambda: _luong_case(2, 3, 4, 5, [4, 2], seed=10)),
@@ -162,7 +178,13 @@ register(
         points=2,
         target="normalized_scores",
         reference=reference_normalized_scores,
-        hint="divide each summed log-probability by ((5 + length) / 6) ** alpha; alpha = 0 leaves it alone.",
+        hints=(
+            "GNMT's length penalty divides each summed log-probability by ((5 + length) / 6) to "
+            "the power alpha; with alpha 0 the divisor is 1 and nothing changes.",
+            "work on the whole (n,) tensors at once, with no loop: bring lengths to the float "
+            "type of log_probs, compute every hypothesis's divisor element-wise, and divide.",
+            "section 7 of this chapter gives the formula and why it is needed.",
+        ),
         cases=(
             Case("log_probs [-2.0, -3.0], lengths [2, 6], alpha 0.6",
                  lambda: _beam_case([-2.0, -3.0], [2, 6], 0.6)),
@@ -179,8 +201,15 @@ register(
         points=2,
         target="alignment",
         reference=reference_alignment,
-        hint="weights has shape (target tokens, source tokens): weights.argmax(-1) gives, per target "
-        "token, the source position it looks at most; pair each target token with that source token.",
+        hints=(
+            "row i of the weights is target token i's attention over the source tokens; its "
+            "largest weight tells which source token it looks at most (the first one when weights"
+            " tie).",
+            "take the position of the maximum along the source axis for every row at once (it "
+            "returns the first on ties), then pair each target token, in order, with the source "
+            "token at that position: a list of (target, source) tuples.",
+            "section 6 of this chapter prints the same pairs for a translated sentence.",
+        ),
         cases=(
             Case("'la pomme verte .' over 'the green apple . <eos>'",
                  lambda: _alignment_case("the green apple . <eos>", "la pomme verte .", seed=1,

@@ -1,10 +1,14 @@
-"""The exercise checker: cases, the learner's run, the verdict.
+"""The exercise checker: cases, the learner's run, the verdict, and tiered hints.
 
 An :class:`Exercise` names the object the learner defines (``target``), the cases
-(some hidden from the notebook), a reference solution and a comparison. Running a
-case (:func:`run_case`) and judging its outcome (:func:`judge`) are separate steps,
-so the grader can run the learner's code in the student's kernel and judge the
+(some hidden from the notebook), a reference solution, a comparison and its hints.
+Running a case (:func:`run_case`) and judging its outcome (:func:`judge`) are separate
+steps, so the grader can run the learner's code in the student's kernel and judge the
 serialized outcomes in its own process, where the learner cannot patch the judge.
+
+Hints come in tiers and never contain solution code: a wrong answer shows tier 1 (the
+idea to think about); :func:`hint` shows the next tiers (the structure, in words; then
+where the lesson shows the closely related technique).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import copy
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -42,6 +47,11 @@ class Exercise:
     case's arguments; ``compare(got, expected)`` returns ``None`` when they agree, else
     the reason they do not. With ``inputs_unchanged`` the learner's code must leave
     its tensor arguments as they were.
+
+    ``hints`` are tiers, from the gentlest: tier 1 names the idea the failing cases test,
+    tier 2 the structure of an answer in words (shapes, which operation), an optional
+    tier 3 the lesson section that shows the closely related technique. No tier holds
+    solution code (``tests/test_hints.py`` checks it against the solution notebooks).
     """
 
     id: str
@@ -50,10 +60,17 @@ class Exercise:
     target: str
     cases: tuple[Case, ...]
     reference: Any
-    hint: str = ""
+    hints: tuple[str, ...] = ()
     call: Callable[[Any, tuple], Any] = call_with_args
     compare: Callable[[Any, Any], str | None] = field(default=compare_values)
     inputs_unchanged: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.hints, tuple) or not all(isinstance(text, str) for text in self.hints):
+            raise TypeError(f"exercise {self.id}: hints must be a tuple of strings, one per tier; "
+                            f"got {self.hints!r}")
+        if any(not text.strip() for text in self.hints):
+            raise ValueError(f"exercise {self.id}: a hint tier is empty")
 
     def expected(self, case: Case) -> Any:
         return self.call(self.reference, case.make())
@@ -102,13 +119,24 @@ def load_chapter(chapter: int) -> list[Exercise]:
     return sorted(found, key=lambda ex: [int(part) for part in ex.id.split(".")])
 
 
+def chapters_with_exercises() -> list[int]:
+    """The chapters that have a checks module ``utils/checks/chNN.py``."""
+    folder = Path(__file__).resolve().parent
+    return sorted(int(path.stem[2:]) for path in folder.glob("ch[0-9][0-9].py"))
+
+
 def get_exercise(exercise_id: str) -> Exercise:
     """The exercise ``"N.k"``; a clear error for ids that do not exist."""
     parts = str(exercise_id).split(".")
     if len(parts) != 2 or not all(part.isdigit() for part in parts):
         raise ValueError(f"exercise_id must look like '1.2' (chapter.number); got {exercise_id!r}")
     chapter = int(parts[0])
-    exercises = load_chapter(chapter)
+    try:
+        exercises = load_chapter(chapter)
+    except ValueError:
+        known = ", ".join(str(number) for number in chapters_with_exercises())
+        raise ValueError(f"no exercise {exercise_id!r}: chapter {chapter} has no exercises "
+                         f"(chapters with exercises: {known})") from None
     for exercise in exercises:
         if exercise.id == exercise_id:
             return exercise
@@ -164,7 +192,8 @@ def check(exercise_id: str, answer: Any) -> None:
     """Check an answer against every case of an exercise and print a one-line verdict.
 
     An unimplemented stub prints how to start; a wrong answer raises
-    :class:`ExerciseFailed` naming the first failing case and a hint.
+    :class:`ExerciseFailed` naming the first failing case, the first tier of the hints,
+    and how to get the next ones (:func:`hint`).
     """
     exercise = get_exercise(exercise_id)
     hidden = sum(case.hidden for case in exercise.cases)
@@ -179,7 +208,55 @@ def check(exercise_id: str, answer: Any) -> None:
         problem = judge(exercise, case, outcome)
         if problem is not None:
             where = f"case {case.label}" + (" (a hidden case)" if case.hidden else "")
-            hint = f" Hint: {exercise.hint}" if exercise.hint else ""
-            raise ExerciseFailed(f"Exercise {exercise.id}: not yet. On {where}: {problem}.{hint}")
+            hint_text = ""
+            if exercise.hints:
+                _HINTS_SHOWN[exercise.id] = max(_HINTS_SHOWN.get(exercise.id, 0), 1)
+                more = f' (more: hint("{exercise.id}"))' if len(exercise.hints) > 1 else ""
+                hint_text = f" Hint: {exercise.hints[0]}{more}"
+            raise ExerciseFailed(f"Exercise {exercise.id}: not yet. On {where}: {problem}.{hint_text}")
     cases = f"{len(exercise.cases)} cases" + (f", {hidden} of them hidden" if hidden else "")
     print(f"Exercise {exercise.id}: correct ({cases}). {exercise.points} points.")
+
+
+# the highest tier shown so far of each exercise, in this process (a failed check shows tier 1)
+_HINTS_SHOWN: dict[str, int] = {}
+_COURSE_ROOT = Path(__file__).resolve().parents[2]
+
+
+def solution_notebook(chapter: int) -> str:
+    """Where chapter ``chapter``'s worked solutions are, as a path from the course's root."""
+    for folder in ("solutions", "chapters"):  # the same file names in both
+        found = sorted((_COURSE_ROOT / folder).glob(f"{chapter:02d}_*.ipynb"))
+        if found:
+            return f"solutions/{found[0].name}"
+    return f"solutions/{chapter:02d}_*.ipynb"
+
+
+def hint(exercise_id: str, tier: int | None = None) -> None:
+    """Print a hint for exercise ``"N.k"``: the next tier each call, or tier ``tier``.
+
+    Tiers go from the idea to think about, to the structure of an answer, to the lesson
+    section that shows the technique. A failed :func:`check` has shown tier 1 already, so
+    the next call shows tier 2; after the last tier it points to the solution notebook.
+    Asking for a tier moves the walk there: the next call shows the tier after it.
+    """
+    exercise = get_exercise(exercise_id)
+    count = len(exercise.hints)
+    if count == 0:
+        print(f"Exercise {exercise.id} has no hints.")
+        return
+    if tier is not None:
+        if isinstance(tier, bool) or not isinstance(tier, int) or not 1 <= tier <= count:
+            raise ValueError(f"tier must be a whole number from 1 to {count} for exercise "
+                             f"{exercise.id}; got {tier!r}")
+        chosen = tier
+    else:
+        chosen = _HINTS_SHOWN.get(exercise.id, 0) + 1
+        if chosen > count:
+            chapter = int(exercise.id.split(".")[0])
+            print(f"Exercise {exercise.id}: no more hints (all {count} shown). The worked solution "
+                  f"is in {solution_notebook(chapter)}; hint(\"{exercise.id}\", tier=1) shows a "
+                  f"tier again.")
+            return
+    _HINTS_SHOWN[exercise.id] = chosen
+    print(f"Exercise {exercise.id}, hint {chosen} of {count}: {exercise.hints[chosen - 1]}")

@@ -27,6 +27,7 @@ class ExerciseGrade:
     failed_case: str = ""
     failed_case_hidden: bool = False
     reason: str = ""
+    hint: str = ""  # a failed exercise: the first tier of its hints (never the later ones)
 
 
 @dataclass
@@ -83,6 +84,8 @@ def write_markdown(report: Report, path: Path) -> None:
                 verdict = f"failed on case {grade.failed_case}{hidden}: {grade.reason}"
             else:
                 verdict = f"{grade.verdict}: {grade.reason}"
+            if grade.hint:
+                verdict += f". Hint: {grade.hint}"
             verdict = verdict.replace("|", "\\|")
             lines.append(f"| {grade.id} {grade.title} | {grade.points}/{grade.max_points} | {verdict} |")
         lines.append("")

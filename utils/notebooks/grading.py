@@ -104,7 +104,18 @@ def load_outcomes(data: str) -> dict:
 
 
 def grade_exercise(exercise: Exercise, entry: dict, limits: Limits) -> tuple[ExerciseGrade, list[str]]:
-    """Judge one exercise from the worker's entry; also return the tampering notes it carried."""
+    """Judge one exercise from the worker's entry; also return the tampering notes it carried.
+
+    A failed exercise carries the first tier of its hints only, as ``check`` shows it: the
+    later tiers are for the learner to ask for (``hint("N.k")``), not for the report.
+    """
+    grade, tampering = _judge_entry(exercise, entry, limits)
+    if grade.verdict == "failed" and exercise.hints:
+        grade.hint = exercise.hints[0]
+    return grade, tampering
+
+
+def _judge_entry(exercise: Exercise, entry: dict, limits: Limits) -> tuple[ExerciseGrade, list[str]]:
     hidden = sum(case.hidden for case in exercise.cases)
     grade = ExerciseGrade(id=exercise.id, title=exercise.title, points=0, max_points=exercise.points,
                           verdict="not graded", cases=len(exercise.cases), hidden_cases=hidden)
