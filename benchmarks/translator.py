@@ -123,19 +123,15 @@ def d2l_step_fn(model, tgt_pad: int):
 
 
 def our_step_fn(model, use_amp: bool, device: torch.device):
-    """One training step as ``utils.train.loop`` takes it (minus logging and checkpoints)."""
-    from utils.seq2seq import masked_cross_entropy
+    """One training step exactly as ``utils.train.train`` takes it (minus logging and checkpoints)."""
+    from utils.train import TrainConfig
+    from utils.train.loop import build_optimizer, train_step
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    config = TrainConfig(lr=2e-3, clip_norm=1.0)
+    optimizer, scheduler = build_optimizer(model, config, device)
 
     def step(batch) -> None:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            logits, _ = model(batch.src, batch.src_valid_lens, batch.tgt_in)
-        loss, _ = masked_cross_entropy(logits.float(), batch.tgt_out, batch.tgt_valid_lens)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+        train_step(model, batch, optimizer, scheduler, config, use_amp)
 
     return step
 

@@ -198,3 +198,37 @@ def test_data_spec_checks_and_round_trips(tmp_path):
         DataSpec(source="web")
     spec = DataSpec(source="file", path=str(tmp_path / "fra.txt"), max_pairs=100)
     assert DataSpec.from_dict(json.loads(json.dumps(spec.__dict__))) == spec
+
+
+def test_the_loop_waits_for_the_device_only_at_log_intervals(data, monkeypatch):
+    """No ``.item()``, host copy or synchronize from the loop between log lines (nanoGPT's rule)."""
+    import sys
+
+    from utils.train import loop, run_state
+
+    steps_done, waits = [0], []
+    train_step = loop.train_step
+
+    def counted_step(*args, **kwargs):
+        result = train_step(*args, **kwargs)
+        steps_done[0] += 1
+        return result
+
+    def spy(name, original):
+        def wrapper(*args, **kwargs):
+            caller = sys._getframe(1).f_code.co_filename
+            if caller in (loop.__file__, run_state.__file__):
+                waits.append((steps_done[0], name))
+            return original(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(loop, "train_step", counted_step)
+    for name in ("item", "tolist", "cpu", "numpy", "__int__", "__float__", "__bool__"):
+        monkeypatch.setattr(torch.Tensor, name, spy(name, getattr(torch.Tensor, name)))
+    monkeypatch.setattr(run_state, "synchronize", spy("synchronize", run_state.synchronize))
+
+    config = tiny_config(steps=12, log_every=4, checkpoint_every=0, eval_every=0, eval_sentences=0)
+    metrics = train(tiny_model(data), data, config, progress=False)  # no out_dir: nothing written
+    assert steps_done[0] == 12 and [entry["step"] for entry in metrics["losses"]] == [4, 8, 12]
+    assert waits, "the loop never reads the loss: the spy is broken"
+    assert {step for step, _ in waits} == {4, 8, 12}, waits

@@ -19,8 +19,9 @@ from utils.train.evaluation import (
     decode_split,
     score_translations,
 )
-from utils.train.loop import TrainingDiverged, train
+from utils.train.loop import train
 from utils.train.metrics_file import METRICS_NAME, environment_info, read_metrics, write_metrics
+from utils.train.run_state import TrainingDiverged
 
 __all__ = [
     "CHECKPOINT_NAME",

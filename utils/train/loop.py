@@ -4,84 +4,43 @@ One code path for one process and for torchrun: with ``world_size`` ranks,
 step ``s`` of an epoch uses batches ``s * world_size + rank`` of that epoch's
 deterministic, length-bucketed batch list, so the ranks see disjoint data and
 a resumed run sees exactly the batches the interrupted one would have seen.
+
+``train`` reads top to bottom like nanoGPT's loop; each piece it calls does one
+job: ``build_optimizer``, ``restore``, ``training_batches``, ``train_step``,
+``validate``, ``save_checkpoint``, ``final_metrics``. Built in chapter 07 §4;
+tested in tests/test_train_loop.py, test_train_resume.py, test_train_distributed.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import random
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 from utils.runtime import choose_device, seed_everything
+from utils.seq2seq import masked_cross_entropy
 from utils.train import distributed
 from utils.train.checkpoint import CHECKPOINT_NAME, FORMAT_VERSION, read_checkpoint, save_atomic
 from utils.train.config import TrainConfig
 from utils.train.metrics_file import METRICS_NAME, environment_info, write_metrics
+from utils.train.run_state import (
+    IntervalMeter,
+    RunState,
+    TrainingDiverged,
+    rng_state,
+    set_rng_state,
+)
 
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite: further steps would only spread the damage."""
-
-    def __init__(self, step: int, loss: float, lr: float):
-        self.step, self.loss, self.lr = step, loss, lr
-        super().__init__(
-            f"training diverged at step {step}: the loss is {loss} (not a finite number). "
-            f"The learning rate ({lr:g}) is probably too high: try a lower one, e.g. --lr {lr / 10:g}."
-        )
-
-
-# ---------------------------------------------------------------- RNG states
-
-
-def _rng_state(device: torch.device) -> dict:
-    """Every random state a step can touch, in ``weights_only``-loadable types."""
-    numpy_state = np.random.get_state(legacy=False)
-    state = {
-        "torch": torch.get_rng_state(),
-        "python": random.getstate(),
-        "numpy": {"key": numpy_state["state"]["key"].tolist(), "pos": int(numpy_state["state"]["pos"]),
-                  "has_gauss": int(numpy_state["has_gauss"]), "gauss": float(numpy_state["gauss"])},
-    }
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def _set_rng_state(state: dict, device: torch.device) -> None:
-    torch.set_rng_state(state["torch"])
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    numpy_state = state["numpy"]
-    np.random.set_state({"bit_generator": "MT19937",
-                         "state": {"key": np.asarray(numpy_state["key"], dtype=np.uint32),
-                                   "pos": numpy_state["pos"]},
-                         "has_gauss": numpy_state["has_gauss"], "gauss": numpy_state["gauss"]})
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)
-
-
-# ---------------------------------------------------------------- helpers
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+__all__ = ["TrainingDiverged", "build_optimizer", "train", "train_step", "training_batches"]
 
 
 def _model_config_dict(model: nn.Module) -> dict | None:
     config = getattr(model, "config", None)
     return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else None
-
-
-def _sync(device: torch.device) -> None:
-    """Wait for queued GPU work, so that a clock reading means something."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def _spec_dict(data_spec) -> dict | None:
@@ -90,72 +49,10 @@ def _spec_dict(data_spec) -> dict | None:
     return dataclasses.asdict(data_spec)
 
 
-class _Run:
-    """The mutable state of one training run (what a checkpoint saves besides the tensors)."""
-
-    def __init__(self):
-        self.step = 0  # optimizer steps done
-        self.epoch = 0  # the epoch the next batch comes from
-        self.next_batch = 0  # index (per rank) of the next batch within that epoch
-        self.losses: list[dict] = []  # one entry per log interval
-        self.bleu: list[dict] = []  # one entry per validation
-        self.tokens = 0  # target tokens trained on, all ranks
-        self.train_seconds = 0.0  # time spent in training steps (no eval, no checkpoint)
-        self.wall_seconds = 0.0  # wall time of earlier (interrupted) processes of this run
-        self.resumed_from: list[int] = []
-
-    def to_dict(self) -> dict:
-        return dict(vars(self))
-
-    def load(self, values: dict) -> None:
-        for key, value in values.items():
-            if hasattr(self, key):
-                setattr(self, key, value)
-
-
-# ---------------------------------------------------------------- the loop
-
-
-def train(model: nn.Module, data, config: TrainConfig, out_dir, *, resume: bool = False, device=None,
-          progress: bool = True, data_spec=None, log=None) -> dict:
-    """Train ``model`` on ``data.batches("train", …)`` for ``config.steps`` steps; return the metrics.
-
-    ``model``: a ``Seq2Seq`` (``forward(src, src_valid_lens, tgt_in) -> (logits, weights)``).
-    ``data``: a ``TranslationData``. ``out_dir``: where ``checkpoint.pt`` (every
-    ``config.checkpoint_every`` steps and at the end, written atomically) and
-    ``metrics.json`` go. ``resume=True``: continue from ``out_dir/checkpoint.pt``
-    (model, optimizer, scheduler, RNG states, position in the data), ending with
-    the same parameters as an uninterrupted run; without a checkpoint there it
-    starts from scratch. ``data_spec``: a ``DataSpec`` (or its dict) saved in the
-    checkpoint so that ``attn evaluate`` can rebuild the same splits. ``log``: a
-    function called (on rank 0) with a line per log interval and validation,
-    e.g. ``print`` for a log file without a progress bar.
-
-    Under torchrun every rank calls ``train`` with the same arguments; the
-    model is wrapped in ``DistributedDataParallel``; only rank 0 writes files.
-    Raises ``TrainingDiverged`` as soon as the loss is NaN or infinite.
-    """
-    from utils.seq2seq import masked_cross_entropy
-
-    if not isinstance(config, TrainConfig):
-        raise TypeError(f"config must be a TrainConfig; got {type(config).__name__}")
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
-    started = time.perf_counter()
-    out_dir = Path(out_dir)
-    requested = choose_device(device)
-    info = distributed.init_distributed(requested)
-    device = distributed.device_for_rank(info, requested)
-    use_amp = config.amp == "bf16" and device.type == "cuda"
-    checkpoint_path = out_dir / CHECKPOINT_NAME
-    if info.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-
-    model.to(device)
-    model.train()
+def build_optimizer(model: nn.Module, config: TrainConfig, device: torch.device):
+    """AdamW (no weight decay on biases, norms and embeddings) and the warm-up + cosine schedule."""
     decay, no_decay = [], []
     for name, parameter in model.named_parameters():
-        # biases, norms and embeddings are not shrunk towards zero
         (no_decay if parameter.ndim < 2 or "embedding" in name else decay).append(parameter)
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
@@ -163,163 +60,166 @@ def train(model: nn.Module, data, config: TrainConfig, out_dir, *, resume: bool 
     )
     # a plain function, so the scheduler's state_dict stores no callable (``--steps`` may change on resume)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: config.lr_factor(step))
-    run = _Run()
-    # ranks draw different dropout masks; the same seed gives the same run
-    seed_everything(config.seed + info.rank)
+    return optimizer, scheduler
 
-    if resume and checkpoint_path.is_file():
-        checkpoint = read_checkpoint(checkpoint_path, map_location="cpu")
-        saved_model = checkpoint.get("model_config")
-        if saved_model is not None and saved_model != _model_config_dict(model):
-            raise ValueError(f"--resume: {checkpoint_path} holds a model with {saved_model}, "
-                             f"not {_model_config_dict(model)}")
-        model.load_state_dict(checkpoint["model_state"])
-        optimizer.load_state_dict(checkpoint["optimizer_state"])
-        scheduler.load_state_dict(checkpoint["scheduler_state"])
-        run.load(checkpoint["run"])
-        rng_states = checkpoint["rng_states"]
-        if len(rng_states) == info.world_size:
-            _set_rng_state(rng_states[info.rank], device)
-        else:
-            # another number of processes: continue at the same place of the epoch's batch list
-            # (rounded down: a few batches may be seen twice), with fresh dropout masks
-            run.next_batch = run.next_batch * len(rng_states) // info.world_size
-            seed_everything(config.seed + info.rank + 1000 * run.step)
-        run.resumed_from.append(run.step)
 
-    trained = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
-                                                  else None) if info.enabled else model
+def restore(path: Path, model, optimizer, scheduler, run: RunState, config: TrainConfig, info, device) -> None:
+    """Continue from the checkpoint at ``path``: tensors, run state, random states, data position."""
+    checkpoint = read_checkpoint(path, map_location="cpu")
+    saved_model = checkpoint.get("model_config")
+    if saved_model is not None and saved_model != _model_config_dict(model):
+        raise ValueError(f"--resume: {path} holds a model with {saved_model}, not {_model_config_dict(model)}")
+    model.load_state_dict(checkpoint["model_state"])
+    optimizer.load_state_dict(checkpoint["optimizer_state"])
+    scheduler.load_state_dict(checkpoint["scheduler_state"])
+    run.load_state_dict(checkpoint["run"])
+    rng_states = checkpoint["rng_states"]
+    if len(rng_states) == info.world_size:
+        set_rng_state(rng_states[info.rank], device)
+    else:
+        # another number of processes: continue at the same place of the epoch's batch list
+        # (rounded down: a few batches may be seen twice), with fresh dropout masks
+        run.next_batch = run.next_batch * len(rng_states) // info.world_size
+        seed_everything(config.seed + info.rank + 1000 * run.step)
+    run.resumed_from.append(run.step)
 
-    def save_checkpoint() -> None:
-        rng_states = distributed.all_gather_objects(_rng_state(device), info)
-        if info.is_main:
-            state = {
-                "format": FORMAT_VERSION,
-                "step": run.step,
-                "model_state": model.state_dict(),
-                "optimizer_state": optimizer.state_dict(),
-                "scheduler_state": scheduler.state_dict(),
-                "rng_states": rng_states,
-                "run": {**run.to_dict(), "wall_seconds": run.wall_seconds + time.perf_counter() - started},
-                "train_config": dataclasses.asdict(config),
-                "model_config": _model_config_dict(model),
-                "src_vocab": data.src_vocab.to_dict(),
-                "tgt_vocab": data.tgt_vocab.to_dict(),
-                "data_spec": _spec_dict(data_spec),
-                "world_size": info.world_size,
-            }
-            save_atomic(state, checkpoint_path)
-        distributed.barrier(info)
 
-    def validate() -> None:
-        if info.is_main and config.eval_sentences > 0 and len(data.pairs["valid"]) > 0:
-            from utils.train.evaluation import bleu_on_split
+def training_batches(data, config: TrainConfig, run: RunState, info) -> Iterator:
+    """This rank's training batches from ``run.epoch``/``run.next_batch`` on, until ``config.steps``.
 
-            # decoding draws no random numbers, but keep it from ever shifting the training RNG
-            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-                result = bleu_on_split(model, data, "valid", max_sentences=config.eval_sentences,
-                                       batch_size=max(config.batch_size, 64))
-            run.bleu.append({"step": run.step, "bleu": round(result.bleu, 2),
-                             "sentences": result.num_sentences})
-            say(f"step {run.step}: valid sacreBLEU {result.bleu:.1f} ({result.num_sentences} sentences, greedy)")
-        distributed.barrier(info)
-
-    def say(line: str) -> None:
-        if bar is not None:
-            bar.write(line)
-        elif log is not None and info.is_main:
-            log(line)
-
-    bar = None
-    if progress and info.is_main:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=config.steps, initial=min(run.step, config.steps), desc="training", unit="step",
-                   dynamic_ncols=True)
-
-    interval_loss = torch.zeros(2, dtype=torch.float64)  # (loss * tokens, tokens) since the last log
-    interval_started, interval_train_seconds = run.step, 0.0
-    per_rank = 1
-    try:
-        while run.step < config.steps:
+    Owns the epochs: each has its own shuffled, length-bucketed batch list; the run's position
+    moves past a batch as it is handed out, so a checkpoint taken after the step resumes after it.
+    """
+    epoch, batch_lists = None, []
+    while run.step < config.steps:
+        if epoch != run.epoch:
+            epoch = run.epoch
             batch_lists = data.batch_indices("train", config.batch_size, shuffle=True, seed=config.seed,
-                                             epoch=run.epoch, max_len=config.max_len)
-            per_rank = len(batch_lists) // info.world_size  # equal counts keep the ranks in step
-            if per_rank == 0:
-                raise ValueError(
-                    f"the training split gives {len(batch_lists)} batch(es) of {config.batch_size} (max_len "
-                    f"{config.max_len}), fewer "
-                    f"than the {info.world_size} process(es): use a smaller batch_size or more data"
-                )
-            while run.next_batch < per_rank and run.step < config.steps:
-                _sync(device)
-                step_started = time.perf_counter()
-                batch = data.make_batch("train", batch_lists[run.next_batch * info.world_size + info.rank])
-                batch = batch.to(device, non_blocking=True)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                    logits, _ = trained(batch.src, batch.src_valid_lens, batch.tgt_in)
-                loss, num_tokens = masked_cross_entropy(logits.float(), batch.tgt_out, batch.tgt_valid_lens,
-                                                         config.label_smoothing)
-                num_tokens = int(num_tokens)
-                # every rank must agree on stopping, so the check uses the summed loss
-                step_loss = distributed.all_reduce_sum(
-                    torch.tensor([loss.item() * num_tokens, num_tokens], dtype=torch.float64), info)
-                loss_value = step_loss[0].item() / max(step_loss[1].item(), 1)
-                if not math.isfinite(loss_value):
-                    raise TrainingDiverged(run.step + 1, loss_value, config.lr)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.clip_norm > 0:
-                    nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
-                optimizer.step()
-                scheduler.step()
-                _sync(device)
-                seconds = time.perf_counter() - step_started
-                run.train_seconds += seconds
-                interval_train_seconds += seconds
-                run.step += 1
-                run.next_batch += 1
-                run.tokens += int(step_loss[1].item())
-                interval_loss += step_loss
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{loss_value:.3f}", refresh=False)
-                if run.step % config.log_every == 0 or run.step == config.steps:
-                    mean = interval_loss[0].item() / max(interval_loss[1].item(), 1)
-                    run.losses.append({
-                        "step": run.step,
-                        "loss": round(mean, 5),
-                        "lr": float(f"{scheduler.get_last_lr()[0]:.6g}"),
-                        "tokens_per_s": round(interval_loss[1].item() / max(interval_train_seconds, 1e-9), 1),
-                        "steps": run.step - interval_started,
-                    })
-                    entry = run.losses[-1]
-                    say(f"step {run.step}: loss {entry['loss']:.4f}, lr {entry['lr']:.3g}, "
-                        f"{entry['tokens_per_s']:,.0f} tokens/s")
-                    interval_loss.zero_()
-                    interval_started, interval_train_seconds = run.step, 0.0
-                epoch_done = run.next_batch == per_rank
-                if epoch_done:
-                    run.epoch, run.next_batch = run.epoch + 1, 0
-                if config.eval_every and run.step % config.eval_every == 0 and run.step < config.steps:
-                    validate()
-                if config.checkpoint_every and run.step % config.checkpoint_every == 0:
-                    save_checkpoint()
-                if epoch_done:
-                    break  # the next epoch has its own batch order
-        if not run.bleu or run.bleu[-1]["step"] != run.step:
-            validate()
-        # the final state is always saved: it is what translate/evaluate load
-        save_checkpoint()
-        fingerprints = distributed.all_gather_objects(distributed.parameters_fingerprint(model), info)
-    finally:
-        if bar is not None:
-            bar.close()
+                                             epoch=epoch, max_len=config.max_len)
+            run.batches_per_epoch = len(batch_lists) // info.world_size  # equal counts keep ranks in step
+            if run.batches_per_epoch == 0:
+                raise ValueError(f"the training split gives {len(batch_lists)} batch(es) of {config.batch_size} "
+                                 f"(max_len {config.max_len}), fewer than the {info.world_size} process(es): "
+                                 f"use a smaller batch_size or more data")
+        if run.next_batch >= run.batches_per_epoch:  # resumed with more processes than before
+            run.epoch, run.next_batch = run.epoch + 1, 0
+            continue
+        indices = batch_lists[run.next_batch * info.world_size + info.rank]
+        run.next_batch += 1
+        if run.next_batch == run.batches_per_epoch:
+            run.epoch, run.next_batch = run.epoch + 1, 0
+        yield data.make_batch("train", indices)
 
-    metrics = {
+
+def train_step(model, batch, optimizer, scheduler, config: TrainConfig, use_amp: bool) -> torch.Tensor:
+    """One optimizer step on ``batch``; returns ``(loss * tokens, tokens)``, float64, on the device.
+
+    Nothing here waits for the device: the caller checks the loss at its log interval.
+    """
+    with torch.autocast(batch.src.device.type, dtype=torch.bfloat16, enabled=use_amp):
+        logits, _ = model(batch.src, batch.src_valid_lens, batch.tgt_in)
+    loss, num_tokens = masked_cross_entropy(logits.float(), batch.tgt_out, batch.tgt_valid_lens,
+                                            config.label_smoothing)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if config.clip_norm > 0:
+        nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
+    optimizer.step()
+    scheduler.step()
+    tokens = num_tokens.double()
+    return torch.stack([loss.detach().double() * tokens, tokens])
+
+
+def validate(model, data, config: TrainConfig, run: RunState, info, device, say) -> None:
+    """Greedy sacreBLEU on up to ``config.eval_sentences`` validation sentences (rank 0)."""
+    if info.is_main and config.eval_sentences > 0 and len(data.pairs["valid"]) > 0:
+        from utils.train.evaluation import bleu_on_split  # evaluation imports the decoders
+
+        # decoding draws no random numbers, but keep it from ever shifting the training RNG
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            result = bleu_on_split(model, data, "valid", max_sentences=config.eval_sentences,
+                                   batch_size=max(config.batch_size, 64))
+        run.bleu.append({"step": run.step, "bleu": round(result.bleu, 2), "sentences": result.num_sentences})
+        say(f"step {run.step}: valid sacreBLEU {result.bleu:.1f} ({result.num_sentences} sentences, greedy)")
+    distributed.barrier(info)
+
+
+def save_checkpoint(path: Path, model, optimizer, scheduler, run: RunState, meter: IntervalMeter,
+                    config: TrainConfig, data, data_spec, info, device, started: float) -> None:
+    """Everything ``restore`` needs, written atomically by rank 0 (every rank sends its RNG state)."""
+    rng_states = distributed.all_gather_objects(rng_state(device), info)
+    if info.is_main:
+        save_atomic({
+            "format": FORMAT_VERSION,
+            "step": run.step,
+            "model_state": model.state_dict(),
+            "optimizer_state": optimizer.state_dict(),
+            "scheduler_state": scheduler.state_dict(),
+            "rng_states": rng_states,
+            # the interval not yet logged counts too: a resumed run's totals stay exact
+            "run": {**run.state_dict(), "tokens": run.tokens + meter.tokens(),
+                    "train_seconds": run.train_seconds + meter.seconds,
+                    "wall_seconds": run.wall_seconds + time.perf_counter() - started},
+            "train_config": dataclasses.asdict(config),
+            "model_config": _model_config_dict(model),
+            "src_vocab": data.src_vocab.to_dict(),
+            "tgt_vocab": data.tgt_vocab.to_dict(),
+            "data_spec": _spec_dict(data_spec),
+            "world_size": info.world_size,
+        }, path)
+    distributed.barrier(info)
+
+
+def log_interval(meter: IntervalMeter, run: RunState, scheduler, progress: _Progress) -> None:
+    """Close the log interval: one synchronisation, one entry in ``run.losses``, one line."""
+    lr = scheduler.get_last_lr()[0]
+    loss, tokens, seconds, steps = meter.flush(lr)
+    run.tokens += tokens
+    run.train_seconds += seconds
+    run.losses.append({"step": run.step, "loss": round(loss, 5), "lr": float(f"{lr:.6g}"),
+                       "tokens_per_s": round(tokens / max(seconds, 1e-9), 1), "steps": steps})
+    progress.set_loss(loss)
+    progress.say(f"step {run.step}: loss {loss:.4f}, lr {lr:.3g}, {tokens / max(seconds, 1e-9):,.0f} tokens/s")
+
+
+class _Progress:
+    """A tqdm bar on rank 0 (``progress=True``), else lines to ``log`` (rank 0), else silence."""
+
+    def __init__(self, enabled: bool, log, info, total: int, initial: int):
+        self.log = log if info.is_main else None
+        self.bar = None
+        if enabled and info.is_main:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, initial=min(initial, total), desc="training", unit="step",
+                            dynamic_ncols=True)
+
+    def step(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def set_loss(self, loss: float) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+
+    def say(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.write(line)
+        elif self.log is not None:
+            self.log(line)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def final_metrics(model, data, config: TrainConfig, run: RunState, info, device, data_spec, use_amp: bool,
+                  fingerprints: list, started: float) -> dict:
+    """What ``metrics.json`` holds: the run's totals, curves, configuration and environment."""
+    return {
         "status": "finished",
         "steps": run.step,
-        "epochs": round(run.epoch + run.next_batch / max(per_rank, 1), 3),
+        "epochs": run.epochs,
         "tokens_per_s": round(run.tokens / max(run.train_seconds, 1e-9), 1),
         "train_tokens": run.tokens,
         "train_seconds": round(run.train_seconds, 3),
@@ -340,7 +240,89 @@ def train(model: nn.Module, data, config: TrainConfig, out_dir, *, resume: bool 
         "data_sizes": {name: len(pairs) for name, pairs in data.pairs.items()},
         **environment_info(device),
     }
-    if info.is_main:
+
+
+def _check_arguments(model, config, out_dir, resume) -> None:
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig; got {type(config).__name__}")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+    if resume and out_dir is None:
+        raise ValueError("resume=True needs out_dir, the folder that holds checkpoint.pt")
+
+
+def train(model: nn.Module, data, config: TrainConfig, out_dir=None, *, resume: bool = False, device=None,
+          progress: bool = True, data_spec=None, log=None) -> dict:
+    """Train ``model`` on ``data.batches("train", …)`` for ``config.steps`` steps; return the metrics.
+
+    ``model``: a ``Seq2Seq`` (``forward(src, src_valid_lens, tgt_in) -> (logits, weights)``).
+    ``data``: a ``TranslationData``. ``out_dir`` (optional): where ``checkpoint.pt`` (every
+    ``config.checkpoint_every`` steps and at the end, written atomically) and ``metrics.json``
+    go; without it nothing is written. ``resume=True``: continue from ``out_dir/checkpoint.pt``
+    (model, optimizer, scheduler, RNG states, position in the data), ending with the same
+    parameters as an uninterrupted run; without a checkpoint there it starts from scratch.
+    ``device``: a ``torch.device`` or name (default: CUDA when available). ``data_spec``: a
+    ``DataSpec`` (or its dict) saved in the checkpoint so that ``attn evaluate`` can rebuild the
+    same splits. ``log``: called (on rank 0) with a line per log interval and validation, e.g.
+    ``print`` for a log file without a progress bar.
+
+    Under torchrun every rank calls ``train`` with the same arguments; the model is wrapped in
+    ``DistributedDataParallel``; only rank 0 writes files. The loss is checked at every log
+    interval, validation and checkpoint (the only times the loop waits for the device): a NaN or
+    infinite loss raises ``TrainingDiverged`` naming its step, before anything is saved.
+    """
+    _check_arguments(model, config, out_dir, resume)
+    started = time.perf_counter()
+    requested = choose_device(device)
+    info = distributed.init_distributed(requested)
+    device = distributed.device_for_rank(info, requested)
+    out_dir = None if out_dir is None else Path(out_dir)
+    if out_dir is not None and info.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint_path = None if out_dir is None else out_dir / CHECKPOINT_NAME
+
+    model.to(device).train()
+    optimizer, scheduler = build_optimizer(model, config, device)
+    run = RunState()
+    seed_everything(config.seed + info.rank)  # ranks draw different dropout masks
+    if resume and checkpoint_path.is_file():
+        restore(checkpoint_path, model, optimizer, scheduler, run, config, info, device)
+    trained = (nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
+                                                   else None) if info.enabled else model)
+    use_amp = config.amp == "bf16" and device.type == "cuda"
+    progress = _Progress(progress, log, info, config.steps, run.step)
+    meter = IntervalMeter(device, info, first_step=run.step)
+
+    def checkpoint() -> None:
+        if checkpoint_path is not None:
+            save_checkpoint(checkpoint_path, model, optimizer, scheduler, run, meter, config, data, data_spec,
+                            info, device, started)
+
+    def paused(action) -> None:  # validation and checkpoints: after a loss check, off the clock
+        meter.pause(scheduler.get_last_lr()[0])
+        action()
+        meter.restart()
+
+    try:
+        for batch in training_batches(data, config, run, info):
+            meter.add(train_step(trained, batch.to(device, non_blocking=True), optimizer, scheduler, config, use_amp))
+            run.step += 1
+            progress.step()
+            if run.step % config.log_every == 0 or run.step == config.steps:
+                log_interval(meter, run, scheduler, progress)
+            if config.eval_every and run.step % config.eval_every == 0 and run.step < config.steps:
+                paused(lambda: validate(model, data, config, run, info, device, progress.say))
+            if config.checkpoint_every and run.step % config.checkpoint_every == 0:
+                paused(checkpoint)
+        if not run.bleu or run.bleu[-1]["step"] != run.step:
+            validate(model, data, config, run, info, device, progress.say)
+        checkpoint()  # the final state is always saved: it is what translate/evaluate load
+        fingerprints = distributed.all_gather_objects(distributed.parameters_fingerprint(model), info)
+    finally:
+        progress.close()
+
+    metrics = final_metrics(model, data, config, run, info, device, data_spec, use_amp, fingerprints, started)
+    if out_dir is not None and info.is_main:
         write_metrics(metrics, out_dir / METRICS_NAME)
     distributed.barrier(info)
     return metrics
