@@ -14,6 +14,8 @@ from utils.seq2seq import (
     ModelConfig,
     beam_search,
     build_model,
+    decode,
+    default_max_len,
     greedy_decode,
     length_normalizer,
     masked_cross_entropy,
@@ -224,3 +226,39 @@ def test_translate_with_the_plain_decoder_has_no_weights(beam_size):
     english = [en for en, _ in data.pairs["train"][:3]]
     results = translate(model, english, data.src_vocab, data.tgt_vocab, beam_size=beam_size, max_len=5)
     assert len(results) == 3 and all(result.weights is None for result in results)
+
+
+@pytest.mark.parametrize("decoder", ["plain", "luong"])
+def test_decode_is_greedy_or_beam_with_one_default_length(decoder):
+    model = random_model(decoder, seed=5)
+    src, src_valid_lens = source(batch=5, seed=6)
+    limit = default_max_len(src_valid_lens)
+    assert limit == 2 * int(src_valid_lens.max()) + 10
+    assert decode(model, src, src_valid_lens, bos=BOS, eos=EOS)[0] == \
+        greedy_decode(model, src, src_valid_lens, bos=BOS, eos=EOS, max_len=limit)[0]
+    assert decode(model, src, src_valid_lens, bos=BOS, eos=EOS, beam_size=3, max_len=6)[0] == \
+        beam_search(model, src, src_valid_lens, bos=BOS, eos=EOS, beam_size=3, max_len=6)[0]
+    with pytest.raises(ValueError, match="beam_size must be an int >= 1; got 0"):
+        decode(model, src, src_valid_lens, bos=BOS, eos=EOS, beam_size=0)
+
+
+def test_decode_stops_at_the_default_length_when_eos_never_comes():
+    model = random_model("luong", seed=5)
+    with torch.no_grad():  # the output layer always prefers token 9, never <eos>
+        model.decoder.output.weight.zero_()
+        model.decoder.output.bias.fill_(-10.0)
+        model.decoder.output.bias[9] = 10.0
+    src, src_valid_lens = source(batch=2, seed=6)
+    ids, _ = decode(model, src, src_valid_lens, bos=BOS, eos=EOS)
+    assert ids == [[9] * default_max_len(src_valid_lens)] * 2
+
+
+def test_expand_breaks_ties_towards_the_lower_beam_and_token():
+    from utils.seq2seq.decoding import expand
+
+    scores = torch.tensor([[0.0, -1.0]], dtype=torch.float64)  # (batch 1, K 2)
+    log_probs = torch.log(torch.tensor([[[0.5, 0.5, 0.0], [1.0, 0.0, 0.0]]], dtype=torch.float64))
+    top_scores, beam, token = expand(scores, log_probs, 3)
+    # beam 0 tokens 0 and 1 tie at log 0.5; then beam 1 token 0 at -1
+    assert beam.tolist() == [[0, 0, 1]] and token.tolist() == [[0, 1, 0]]
+    assert top_scores[0, :2].tolist() == [torch.log(torch.tensor(0.5, dtype=torch.float64)).item()] * 2

@@ -4,7 +4,7 @@
 - ``Seq2SeqEncoder``, ``Memory`` (``encoder``)
 - ``PlainDecoder``, ``BahdanauDecoder``, ``LuongDecoder`` (``decoders``)
 - ``masked_cross_entropy`` (``loss``)
-- ``greedy_decode``, ``beam_search``, ``length_normalizer`` (``decoding``)
+- ``decode``, ``greedy_decode``, ``beam_search``, ``default_max_len``, ``length_normalizer`` (``decoding``)
 - ``translate``, ``Translation``, ``detokenize`` (``translate``)
 
 Standard library, torch and numpy only (DESIGN §4).
@@ -12,7 +12,13 @@ Standard library, torch and numpy only (DESIGN §4).
 
 from utils.seq2seq.config import DECODERS, ModelConfig
 from utils.seq2seq.decoders import BahdanauDecoder, Decoder, LuongDecoder, PlainDecoder
-from utils.seq2seq.decoding import beam_search, greedy_decode, length_normalizer
+from utils.seq2seq.decoding import (
+    beam_search,
+    decode,
+    default_max_len,
+    greedy_decode,
+    length_normalizer,
+)
 from utils.seq2seq.encoder import Memory, Seq2SeqEncoder
 from utils.seq2seq.loss import masked_cross_entropy
 from utils.seq2seq.model import Seq2Seq, build_model
@@ -30,6 +36,8 @@ __all__ = [
     "Seq2SeqEncoder",
     "Translation",
     "beam_search",
+    "decode",
+    "default_max_len",
     "build_model",
     "detokenize",
     "greedy_decode",

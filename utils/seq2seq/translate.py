@@ -8,7 +8,7 @@ from typing import NamedTuple
 import torch
 
 from utils.data import Vocab, tokenize
-from utils.seq2seq.decoding import beam_search, greedy_decode
+from utils.seq2seq.decoding import decode
 
 _SPACE_BEFORE_STOP = re.compile(r" ([.,])")
 
@@ -39,7 +39,8 @@ def translate(model, sentences: list[str], src_vocab: Vocab, tgt_vocab: Vocab, *
               length_penalty: float = 0.6) -> list[Translation]:
     """Translate raw sentences (``beam_size=1``: greedy decoding, else beam search).
 
-    ``max_len``: the most target tokens per sentence (default: twice the longest source plus 10).
+    ``max_len``: the most target tokens per sentence (default: ``default_max_len``, twice the
+    longest source of the batch plus 10).
     ``device``: where to run; the model is moved there (default: where its parameters are).
     Sentences are decoded ``batch_size`` at a time, in order.
     """
@@ -56,8 +57,6 @@ def translate(model, sentences: list[str], src_vocab: Vocab, tgt_vocab: Vocab, *
     device = next(model.parameters()).device
     source_tokens = [tokenize(sentence) for sentence in sentences]
     source_ids = [src_vocab.encode(tokens) + [src_vocab.eos] for tokens in source_tokens]
-    if max_len is None:
-        max_len = 2 * max((len(ids) for ids in source_ids), default=0) + 10
     results = []
     for start in range(0, len(sentences), batch_size):
         chunk = source_ids[start : start + batch_size]
@@ -65,13 +64,9 @@ def translate(model, sentences: list[str], src_vocab: Vocab, tgt_vocab: Vocab, *
         for row, ids in enumerate(chunk):
             src[row, : len(ids)] = torch.tensor(ids)
         valid_lens = torch.tensor([len(ids) for ids in chunk])
-        if beam_size == 1:
-            out_ids, out_weights = greedy_decode(model, src.to(device), valid_lens.to(device),
-                                                 bos=tgt_vocab.bos, eos=tgt_vocab.eos, max_len=max_len)
-        else:
-            out_ids, out_weights = beam_search(model, src.to(device), valid_lens.to(device),
-                                               bos=tgt_vocab.bos, eos=tgt_vocab.eos, max_len=max_len,
-                                               beam_size=beam_size, length_penalty=length_penalty)
+        out_ids, out_weights = decode(model, src.to(device), valid_lens.to(device), bos=tgt_vocab.bos,
+                                      eos=tgt_vocab.eos, max_len=max_len, beam_size=beam_size,
+                                      length_penalty=length_penalty)
         if out_weights is None:  # the plain decoder has no attention weights
             out_weights = [None] * len(out_ids)
         for offset, (ids, weights) in enumerate(zip(out_ids, out_weights, strict=True)):

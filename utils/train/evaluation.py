@@ -71,7 +71,7 @@ def score_translations(sources: list[str], hypotheses: list[str], references: li
 def decode_split(model, data, split: str, *, max_sentences: int | None = None, beam_size: int = 1,
                  batch_size: int = 64, max_len: int | None = None, device=None) -> list[list[int]]:
     """Target ids decoded for the first ``max_sentences`` pairs of ``split`` (in split order)."""
-    from utils.seq2seq import beam_search, greedy_decode
+    from utils.seq2seq import decode
 
     if not isinstance(beam_size, int) or isinstance(beam_size, bool) or beam_size < 1:
         raise ValueError(f"beam_size must be an int >= 1; got {beam_size!r}")
@@ -85,14 +85,8 @@ def decode_split(model, data, split: str, *, max_sentences: int | None = None, b
         with torch.no_grad():
             for start in range(0, count, batch_size):
                 batch = data.make_batch(split, range(start, min(start + batch_size, count))).to(device)
-                # room for a translation a bit longer than the longest source
-                limit = max_len if max_len is not None else int(batch.src_valid_lens.max()) * 2 + 5
-                if beam_size == 1:
-                    ids, _ = greedy_decode(model, batch.src, batch.src_valid_lens, bos=bos, eos=eos,
-                                           max_len=limit)
-                else:
-                    ids, _ = beam_search(model, batch.src, batch.src_valid_lens, bos=bos, eos=eos,
-                                         max_len=limit, beam_size=beam_size)
+                ids, _ = decode(model, batch.src, batch.src_valid_lens, bos=bos, eos=eos, max_len=max_len,
+                                beam_size=beam_size)
                 decoded.extend(list(map(int, row)) for row in ids)
     finally:
         model.train(was_training)
