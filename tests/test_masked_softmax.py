@@ -150,3 +150,23 @@ def test_bad_types_name_the_argument():
         masked_softmax(torch.ones(2, 3, 4, dtype=torch.long), torch.tensor([1, 2]))
     with pytest.raises(TypeError, match="valid_lens must be a torch.Tensor"):
         masked_softmax(torch.randn(2, 3, 4), [1, 2])
+
+
+def test_a_keep_mask_combines_with_lengths_and_never_gives_nan():
+    """A causal keep-mask and valid lengths together: each query sees keys <= itself and < its length."""
+    scores = torch.randn(2, 4, 4, generator=torch.Generator().manual_seed(3), requires_grad=True)
+    causal = torch.ones(4, 4, dtype=torch.bool).tril()  # (queries, keys), broadcast over the batch
+    valid_lens = torch.tensor([4, 0])  # the second sequence has nothing to see
+    weights = masked_softmax(scores, valid_lens, keep=causal)
+    expected = masked_softmax(scores, torch.tensor([[1, 2, 3, 4], [0, 0, 0, 0]]))  # the same, as lengths
+    torch.testing.assert_close(weights, expected)
+    weights.sum().backward()
+    assert torch.isfinite(scores.grad).all() and weights[1].abs().sum() == 0
+
+
+def test_bad_keep_masks_name_the_argument():
+    scores = torch.zeros(2, 3, 4)
+    with pytest.raises(TypeError, match="keep must be a bool torch.Tensor"):
+        masked_softmax(scores, keep=torch.ones(3, 4))
+    with pytest.raises(ValueError, match=r"keep of shape \(3, 5\) does not broadcast to the scores' shape \(2, 3, 4\)"):
+        masked_softmax(scores, keep=torch.ones(3, 5, dtype=torch.bool))

@@ -13,7 +13,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from utils.attention.masking import expand_valid_lens, length_mask, masked_softmax
+from utils.attention.masking import (
+    expand_valid_lens,
+    length_mask,
+    masked_softmax,
+    without_empty_rows,
+)
 from utils.attention.qkv import check_queries_keys_values
 
 
@@ -35,10 +40,8 @@ def sdpa_with_valid_lens(queries: torch.Tensor, keys: torch.Tensor, values: torc
         return F.scaled_dot_product_attention(queries, keys, values, dropout_p=dropout_p)
     scores_shape = (*queries.shape[:-1], keys.shape[-2])  # (batch, ..., queries, keys)
     lengths = expand_valid_lens(queries.new_empty(()).expand(scores_shape), valid_lens)
-    keep = length_mask(lengths, keys.shape[-2])  # (batch, ..., queries, keys)
-    empty = ~keep.any(dim=-1, keepdim=True)  # (batch, ..., queries, 1)
-    output = F.scaled_dot_product_attention(queries, keys, values, attn_mask=keep | empty,
-                                            dropout_p=dropout_p)
+    keep, empty = without_empty_rows(length_mask(lengths, keys.shape[-2]))  # (..., queries, keys|1)
+    output = F.scaled_dot_product_attention(queries, keys, values, attn_mask=keep, dropout_p=dropout_p)
     return output.masked_fill(empty, 0.0)
 
 

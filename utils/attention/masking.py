@@ -67,25 +67,60 @@ def expand_valid_lens(scores: torch.Tensor, valid_lens: torch.Tensor) -> torch.T
     return valid_lens.expand(scores.shape[:-1])
 
 
-def masked_softmax(scores: torch.Tensor, valid_lens: torch.Tensor | None = None) -> torch.Tensor:
-    """Softmax over the last axis that gives zero weight to keys at or beyond ``valid_lens``.
+def check_keep(scores: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """Validate a boolean keep-mask (True: the query may attend to the key) against ``scores``."""
+    if not torch.is_tensor(keep) or keep.dtype != torch.bool:
+        got = keep.dtype if torch.is_tensor(keep) else type(keep).__name__
+        raise TypeError(f"keep must be a bool torch.Tensor (True = may attend) or None; got {got}")
+    try:
+        torch.broadcast_shapes(keep.shape, scores.shape)
+    except RuntimeError:
+        raise ValueError(f"keep of shape {tuple(keep.shape)} does not broadcast to the scores' shape "
+                         f"{tuple(scores.shape)} (..., queries, keys)") from None
+    return keep.to(scores.device)
+
+
+def without_empty_rows(keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(keep | empty, empty)``: rows with no key to see may see every key; zero them afterwards.
+
+    The fully-masked-row trick in the form a fused kernel takes: a row of all ``-inf`` would be
+    softmax(-inf, …, -inf) = NaN (in the output and in the gradient), so such rows attend
+    anywhere inside the kernel and the caller zeroes their outputs with ``empty``
+    ``(..., queries, 1)``. ``masked_softmax`` does the same for explicit weights.
+    """
+    empty = ~keep.any(dim=-1, keepdim=True)
+    return keep | empty, empty
+
+
+def masked_softmax(scores: torch.Tensor, valid_lens: torch.Tensor | None = None, *,
+                   keep: torch.Tensor | None = None) -> torch.Tensor:
+    """Softmax over the last axis that gives zero weight to the keys a query may not see.
+
+    The one masking primitive of the course (built in chapter 01; tested in
+    tests/test_masked_softmax.py): every attention layer's weights come from here.
 
     Args:
         scores: ``(batch, queries, keys)`` (or any ``(batch, ..., queries, keys)``, e.g. heads).
-        valid_lens: ``None`` (no mask), ``(batch,)``, or ``(batch, queries)``; integers in
-            ``[0, keys]``. A length of 0 masks the whole row.
+        valid_lens: ``None`` (no length mask), ``(batch,)``, or ``(batch, queries)``; integers in
+            ``[0, keys]``: keys at or beyond the length are masked. A length of 0 masks the row.
+        keep: ``None`` or a bool mask broadcastable to ``scores`` (True = may attend), e.g. a
+            causal mask or a key-padding mask; combined with ``valid_lens`` when both are given.
 
     Returns:
-        Weights with the shape and dtype of ``scores``; each row sums to 1 over its valid
-        keys, and a fully masked row is all zeros (never NaN). ``scores`` is not modified.
+        Weights with the shape and dtype of ``scores``; each row sums to 1 over the keys it may
+        see, and a fully masked row is all zeros (never NaN). ``scores`` is not modified.
     """
     if not torch.is_tensor(scores):
         raise TypeError(f"scores must be a torch.Tensor; got {type(scores).__name__}")
     if not scores.is_floating_point():
         raise TypeError(f"scores must be floating point; got dtype {scores.dtype}")
-    if valid_lens is None:
+    if keep is not None:
+        keep = check_keep(scores, keep)
+    if valid_lens is not None:
+        by_length = length_mask(expand_valid_lens(scores, valid_lens), scores.shape[-1])
+        keep = by_length if keep is None else keep & by_length
+    if keep is None:
         return torch.softmax(scores, dim=-1)
-    keep = length_mask(expand_valid_lens(scores, valid_lens), scores.shape[-1])
     # -inf (not a large negative number) so masked keys get exactly zero weight in
     # every dtype; masked_fill returns a new tensor, the caller's scores stay intact
     filled = scores.masked_fill(~keep, float("-inf"))

@@ -18,7 +18,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from utils.attention.masking import expand_valid_lens, length_mask, masked_softmax
+from utils.attention.masking import (
+    expand_valid_lens,
+    length_mask,
+    masked_softmax,
+    without_empty_rows,
+)
 
 
 def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
@@ -141,21 +146,15 @@ class MultiHeadAttention(nn.Module):
         scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)
         if bias is not None:
             scores = scores + bias
-        if keep is not None:
-            scores = scores.masked_fill(~keep, float("-inf"))
-            # a row with no key to see would be NaN: give it finite scores, zero it below
-            scores = scores.masked_fill(~keep.any(dim=-1, keepdim=True), 0.0)
-        weights = masked_softmax(scores, valid_lens)
-        return weights if keep is None else weights.masked_fill(~keep, 0.0)
+        return masked_softmax(scores, valid_lens, keep=keep)
 
     def _fused(self, q, k, v, keep, bias, lengths, dropout):
         """``(batch, heads, queries, head_dim)`` from ``F.scaled_dot_product_attention``."""
         if lengths is not None:  # only when there is no other bool mask (see forward)
             keep = length_mask(lengths, k.shape[-2])  # (batch, 1, queries, keys)
         empty = None
-        if keep is not None:
-            empty = ~keep.any(dim=-1, keepdim=True)  # (batch|1, heads|1, queries, 1)
-            keep = keep | empty  # rows with nothing to see: attend anywhere, zeroed below
+        if keep is not None:  # rows with nothing to see: attend anywhere, zeroed below
+            keep, empty = without_empty_rows(keep)  # empty: (batch|1, heads|1, queries, 1)
         if bias is None:
             mask = keep  # SDPA's bool convention is the opposite of torch MHA's: True = attend
         else:
