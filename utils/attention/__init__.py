@@ -3,6 +3,7 @@
 from utils.attention.additive import AdditiveAttention
 from utils.attention.dot_product import DotProductAttention
 from utils.attention.gated import GatedSelfAttention, gated_mix
+from utils.attention.luong import LuongAttention
 from utils.attention.masking import length_mask, masked_softmax
 from utils.attention.multihead import MultiHeadAttention, causal_mask, merge_heads, split_heads
 from utils.attention.per_step import PerStepAttention
@@ -13,6 +14,7 @@ __all__ = [
     "AttentionPooling",
     "DotProductAttention",
     "GatedSelfAttention",
+    "LuongAttention",
     "MultiHeadAttention",
     "PerStepAttention",
     "causal_mask",

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from utils.attention import AdditiveAttention, masked_softmax
+from utils.attention import AdditiveAttention, LuongAttention
 from utils.seq2seq.encoder import LSTMState, Memory
 
 
@@ -106,35 +106,46 @@ class LuongDecoder(Decoder):
     """Luong et al. (2015) global attention, without input feeding.
 
     The LSTM runs over the whole target in ONE call (one cuDNN kernel under teacher forcing);
-    then every decoder output ``h_t`` attends over the encoder outputs ``h_s``:
-    ``score = h_t . h_s`` ("dot") or ``h_t . W_a h_s`` ("general", computed as ``(W_a^T h_t) . h_s``
-    so the encoder outputs need no projection), ``c_t = sum_s a_ts h_s``,
-    ``h~_t = tanh(W_c [c_t; h_t])``, and the logits come from ``h~_t``.
+    then every decoder output ``h_t`` attends over the encoder outputs ``h_s`` with
+    ``utils.attention.LuongAttention`` ("dot" or "general" score), ``c_t = sum_s a_ts h_s``,
+    ``h~_t = tanh(W_c [c_t; h_t])``, and the logits come from ``h~_t``. (With input feeding,
+    ``h~_{t-1}`` would enter the LSTM's input and the decoder would run step by step too.)
     """
 
     def __init__(self, vocab_size: int, embed_size: int, num_hiddens: int, num_layers: int,
                  dropout: float = 0.0, pad_id: int = 0, score: str = "general"):
         super().__init__(vocab_size, embed_size, num_hiddens, dropout, pad_id)
-        if score not in ("dot", "general"):
-            raise ValueError(f"score must be 'dot' or 'general'; got {score!r}")
-        self.score = score
         self.rnn = _lstm(embed_size, num_hiddens, num_layers, dropout)
-        if score == "general":
-            self.W_a = nn.Linear(num_hiddens, num_hiddens, bias=False)
+        self.attention = LuongAttention(num_hiddens, score)
         self.W_c = nn.Linear(2 * num_hiddens, num_hiddens, bias=False)
+        self._register_load_state_dict_pre_hook(_moved_W_a)
+
+    @property
+    def score(self) -> str:
+        return self.attention.score
+
+    @property
+    def W_a(self) -> nn.Linear:
+        """The "general" score's matrix (it lives in ``self.attention``); the "dot" score has none."""
+        if self.attention.W_a is None:
+            raise AttributeError("a Luong decoder with the 'dot' score has no W_a")
+        return self.attention.W_a
 
     def attend(self, outputs: torch.Tensor, memory: Memory):
         """``outputs (batch, T, H)`` -> (attentional hidden ``h~`` (batch, T, H), weights (batch, T, S))."""
-        queries = self.W_a(outputs) if self.score == "general" else outputs
-        keys = memory.outputs.to(queries.dtype)  # (batch, S, H), also the values
-        scores = torch.bmm(queries, keys.transpose(1, 2))  # (batch, T, S)
-        weights = masked_softmax(scores, memory.valid_lens)  # zero on padded source steps
-        context = torch.bmm(weights.to(keys.dtype), keys)  # (batch, T, H)
+        context = self.attention(outputs, memory.outputs, memory.outputs, memory.valid_lens)  # (batch, T, H)
         hidden = torch.tanh(self.W_c(torch.cat([context, outputs], -1)))  # (batch, T, H)
-        return hidden, weights
+        return hidden, self.attention.attention_weights
 
     def forward(self, tgt_in: torch.Tensor, state: LSTMState, memory: Memory):
         embedded = self.dropout(self.embedding(tgt_in))  # (batch, T, E)
         outputs, state = self.rnn(embedded, state)  # (batch, T, H): the whole target at once
         hidden, weights = self.attend(outputs, memory)
         return self.output(self.dropout(hidden)), state, weights
+
+
+def _moved_W_a(state_dict, prefix, *args) -> None:
+    """Checkpoints written before ``LuongAttention`` existed hold ``W_a`` on the decoder itself."""
+    old, new = prefix + "W_a.weight", prefix + "attention.W_a.weight"
+    if old in state_dict and new not in state_dict:
+        state_dict[new] = state_dict.pop(old)
