@@ -110,10 +110,51 @@ def test_resume_of_a_finished_run_keeps_it(trained, capsys):
     (["translate", "hi", "--checkpoint", "nowhere/checkpoint.pt"], "no checkpoint at"),
     (["evaluate", "--checkpoint", "nowhere"], "no checkpoint at"),
     (["train", "--data", "nowhere/fra.txt", "--out", "x"], "--data nowhere/fra.txt: no such file"),
-    (["train", "--profile", "smoke", "--steps", "0", "--out", "x"], "steps must be an int >= 1; got 0"),
+    (["train", "--profile", "smoke", "--steps", "0", "--out", "x"], "argument --steps: must be a whole number >= 1; got 0"),
+    (["evaluate", "--pretrained", "luong", "--batch-size", "-1"], "argument --batch-size: must be a whole number >= 1"),
+    (["evaluate", "--pretrained", "luong", "--batch-size", "0"], "argument --batch-size: must be a whole number >= 1"),
+    (["translate", "hi", "--pretrained", "luong", "--max-len", "0"], "argument --max-len: must be a whole number >= 1"),
+    (["translate", "hi", "--pretrained", "luong", "--beam", "two"], "argument --beam: must be a whole number >= 1; got 'two'"),
+    (["translate", "hi", "--pretrained", "luong", "--device", "banana"], "device must be 'cpu', 'cuda' or 'cuda:N'; got 'banana'"),
+    (["train", "--profile", "smoke", "--lr", "nan", "--out", "x"], "argument --lr: must be a number in (0, inf)"),
+    (["train", "--profile", "smoke", "--dropout", "1.5", "--out", "x"], "argument --dropout: must be a number in [0, 1)"),
+    (["train", "--profile", "smoke", "--threads", "0", "--out", "x"], "argument --threads: must be a whole number >= 1"),
 ])
 def test_bad_arguments_are_reported(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(argv) in (1, 2)
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_a_finished_run_is_never_overwritten_silently(trained, capsys):
+    before = read_checkpoint(trained)
+    status = main(["train", "--profile", "smoke", "--steps", "3", "--out", str(trained), "--no-progress"])
+    err = capsys.readouterr().err
+    assert status == 2 and "already holds a run" in err and "--resume" in err and "--overwrite" in err
+    after = read_checkpoint(trained)
+    assert after["step"] == before["step"] == 60  # untouched
+
+
+def test_overwrite_starts_over_deliberately(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--profile", "smoke", "--out", str(out), "--no-progress", "--eval-sentences", "0"]
+    assert main([*args, "--steps", "4"]) == 0
+    assert main([*args, "--steps", "2", "--overwrite"]) == 0
+    assert read_checkpoint(out)["step"] == 2
+
+
+def test_out_that_is_a_file_or_unwritable_fails_before_training(tmp_path, capsys):
+    a_file = tmp_path / "runs.txt"
+    a_file.write_text("not a folder")
+    assert main(["train", "--profile", "smoke", "--steps", "2", "--out", str(a_file)]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    # a folder below a file can never be created, whoever runs the tests (root included)
+    assert main(["train", "--profile", "smoke", "--steps", "2", "--out", str(a_file / "run")]) == 2
+    assert "cannot be written" in capsys.readouterr().err
+
+
+def test_resume_with_another_profile_is_refused(trained, capsys):
+    status = main(["train", "--profile", "cpu", "--out", str(trained), "--resume", "--no-progress"])
+    err = capsys.readouterr().err
+    assert status == 2 and "other sizes than --profile cpu" in err

@@ -45,7 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(COMMANDS[name][0])
     sub = argparse.ArgumentParser(prog=f"attn {name}", description=COMMANDS[name][1])
     module.configure(sub)
-    args = sub.parse_args(argv[1:])
+    try:
+        args = sub.parse_args(argv[1:])
+    except SystemExit as exit:  # argparse printed the usage and the error (or --help)
+        return exit.code if isinstance(exit.code, int) else 2
     return int(module.run(args) or 0)
 
 

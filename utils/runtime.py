@@ -53,7 +53,10 @@ def choose_device(device: str | torch.device | None = None) -> torch.device:
     """``device`` if given (``"cpu"``, ``"cuda"``, ``"cuda:1"``), else CUDA when available."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    chosen = torch.device(device)
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N'; got {device!r}") from None
     if chosen.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={str(device)!r} was asked for, but CUDA is not available here")
     return chosen

@@ -10,9 +10,40 @@ import argparse
 import sys
 
 
+def int_at_least(low: int):
+    """An argparse ``type``: an integer >= ``low`` (argparse names the option in its error)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number >= {low}; got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be a whole number >= {low}; got {value}")
+        return value
+    return parse
+
+
+def number_in(low: float, high: float | None = None, *, low_open: bool = False, high_open: bool = True):
+    """An argparse ``type``: a finite number in ``[low, high)`` (or ``(low, …`` with ``low_open``)."""
+    left, right = "(" if low_open else "[", ")" if high_open else "]"
+    expected = f"a number in {left}{low:g}, {'inf' if high is None else f'{high:g}'}{right}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {expected}; got {text!r}") from None
+        too_low = value <= low if low_open else value < low
+        too_high = high is not None and (value >= high if high_open else value > high)
+        if value != value or too_low or too_high or value in (float("inf"), float("-inf")):
+            raise argparse.ArgumentTypeError(f"must be {expected}; got {text}")
+        return value
+    return parse
+
+
 def add_device_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when available)")
-    parser.add_argument("--threads", type=int, metavar="N",
+    parser.add_argument("--threads", type=int_at_least(1), metavar="N",
                         help="CPU threads for torch (default: torch's choice)")
 
 

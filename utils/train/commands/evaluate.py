@@ -22,6 +22,7 @@ from utils.train.commands import (
     add_model_options,
     apply_threads,
     fail,
+    int_at_least,
     load_model,
 )
 
@@ -35,10 +36,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "(every translation of a repeated English sentence is a reference)")
     parser.add_argument("--split", choices=("test", "valid", "train"), default="test",
                         help="with --checkpoint: the split of its training data (default: test)")
-    parser.add_argument("--beam", type=int, default=1, metavar="K", help="beam size (1: greedy, default)")
-    parser.add_argument("--max-sentences", type=int, metavar="N", help="the first N pairs of the split")
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--examples", type=int, default=3, metavar="N", help="translations to show")
+    parser.add_argument("--beam", type=int_at_least(1), default=1, metavar="K", help="beam size (1: greedy, default)")
+    parser.add_argument("--max-sentences", type=int_at_least(1), metavar="N", help="the first N pairs of the split")
+    parser.add_argument("--batch-size", type=int_at_least(1), default=128)
+    parser.add_argument("--examples", type=int_at_least(0), default=3, metavar="N", help="translations to show")
     parser.add_argument("--data", metavar="PATH",
                         help="where the training corpus file is now (when it moved since training)")
     add_device_options(parser)

@@ -13,9 +13,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import tempfile
 from pathlib import Path
 
-from utils.train.commands import add_device_options, apply_threads, fail
+from utils.train.commands import add_device_options, apply_threads, fail, int_at_least, number_in
 
 # options that change the model or the data: a resumed run must not change them
 _MODEL_OPTIONS = ("decoder", "embed_size", "num_hiddens", "num_layers", "dropout", "bidirectional",
@@ -37,43 +38,46 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "real corpus on a GPU); default: $COURSE_PROFILE, else gpu with CUDA, else cpu")
     parser.add_argument("--out", metavar="DIR",
                         help="folder for checkpoint.pt and metrics.json (default: runs/PROFILE-DECODER)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue from DIR/checkpoint.pt (same model, data and order); starts "
-                             "from scratch when there is none")
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument("--resume", action="store_true",
+                       help="continue from DIR/checkpoint.pt (same model, data and order); starts "
+                            "from scratch when there is none")
+    start.add_argument("--overwrite", action="store_true",
+                       help="start over in DIR even when it holds a run (that run is replaced)")
 
     data = parser.add_argument_group("data (default: the profile's)")
     source = data.add_mutually_exclusive_group()
     source.add_argument("--data", metavar="PATH",
                         help="a local fra.txt or fra-eng.zip, or 'fra-eng' for the downloaded corpus")
-    source.add_argument("--generated", type=int, metavar="N", help="N pairs of the offline generated corpus")
-    data.add_argument("--max-pairs", type=int, metavar="N", help="keep the first N pairs of a real corpus")
-    data.add_argument("--data-seed", type=int, metavar="S", help="seed of the corpus generator and the split")
-    data.add_argument("--min-freq", type=int, metavar="K", help="vocabulary: keep tokens seen K times")
+    source.add_argument("--generated", type=int_at_least(1), metavar="N", help="N pairs of the offline generated corpus")
+    data.add_argument("--max-pairs", type=int_at_least(1), metavar="N", help="keep the first N pairs of a real corpus")
+    data.add_argument("--data-seed", type=int_at_least(0), metavar="S", help="seed of the corpus generator and the split")
+    data.add_argument("--min-freq", type=int_at_least(0), metavar="K", help="vocabulary: keep tokens seen K times")
 
     model = parser.add_argument_group("model (default: the profile's)")
     model.add_argument("--decoder", choices=("luong", "bahdanau", "plain"), help="default: luong")
-    model.add_argument("--embed-size", type=int)
-    model.add_argument("--num-hiddens", type=int)
-    model.add_argument("--num-layers", type=int)
-    model.add_argument("--dropout", type=float)
+    model.add_argument("--embed-size", type=int_at_least(1))
+    model.add_argument("--num-hiddens", type=int_at_least(1))
+    model.add_argument("--num-layers", type=int_at_least(1))
+    model.add_argument("--dropout", type=number_in(0, 1))
     model.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None)
     model.add_argument("--attention", choices=("general", "dot"), help="Luong score")
 
     training = parser.add_argument_group("training (default: the profile's)")
-    training.add_argument("--steps", type=int)
-    training.add_argument("--batch-size", type=int, help="pairs per batch per process")
-    training.add_argument("--lr", type=float, help="peak learning rate of AdamW")
-    training.add_argument("--weight-decay", type=float)
-    training.add_argument("--clip-norm", type=float, help="gradient norm clip (0: off)")
-    training.add_argument("--warmup-steps", type=int)
-    training.add_argument("--log-every", type=int, metavar="STEPS")
-    training.add_argument("--checkpoint-every", type=int, metavar="STEPS", help="0: only at the end")
-    training.add_argument("--eval-every", type=int, metavar="STEPS", help="valid BLEU (0: only at the end)")
-    training.add_argument("--eval-sentences", type=int, metavar="N", help="valid pairs for BLEU (0: none)")
-    training.add_argument("--label-smoothing", type=float, metavar="EPS", help="of the loss (0: off)")
-    training.add_argument("--max-len", type=int, metavar="TOKENS", help="skip longer training pairs")
+    training.add_argument("--steps", type=int_at_least(1))
+    training.add_argument("--batch-size", type=int_at_least(1), help="pairs per batch per process")
+    training.add_argument("--lr", type=number_in(0, low_open=True), help="peak learning rate of AdamW")
+    training.add_argument("--weight-decay", type=number_in(0))
+    training.add_argument("--clip-norm", type=number_in(0), help="gradient norm clip (0: off)")
+    training.add_argument("--warmup-steps", type=int_at_least(0))
+    training.add_argument("--log-every", type=int_at_least(1), metavar="STEPS")
+    training.add_argument("--checkpoint-every", type=int_at_least(0), metavar="STEPS", help="0: only at the end")
+    training.add_argument("--eval-every", type=int_at_least(0), metavar="STEPS", help="valid BLEU (0: only at the end)")
+    training.add_argument("--eval-sentences", type=int_at_least(0), metavar="N", help="valid pairs for BLEU (0: none)")
+    training.add_argument("--label-smoothing", type=number_in(0, 1), metavar="EPS", help="of the loss (0: off)")
+    training.add_argument("--max-len", type=int_at_least(1), metavar="TOKENS", help="skip longer training pairs")
     training.add_argument("--amp", choices=("bf16", "off"), help="bf16 autocast on CUDA")
-    training.add_argument("--seed", type=int, help="model init, dropout and data order")
+    training.add_argument("--seed", type=int_at_least(0), help="model init, dropout and data order")
     training.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_device_options(parser)
 
@@ -148,6 +152,10 @@ def run(args: argparse.Namespace) -> int:
         out_dir = Path(args.out or f"runs/{profile}-{args.decoder or 'luong'}")
         checkpoint_path = out_dir / CHECKPOINT_NAME
         checkpoint = read_checkpoint(checkpoint_path) if args.resume and checkpoint_path.is_file() else None
+        if checkpoint is None:
+            check_out_dir(out_dir, overwrite=args.overwrite)
+        elif args.profile is not None:
+            _check_resumed_profile(args.profile, checkpoint, out_dir)
         model_config, train_config, spec = _configs(args, profile, checkpoint)
         device = choose_device(args.device)
     except (ValueError, FileNotFoundError) as error:
@@ -164,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
         seed_everything(train_config.seed)
         model = build_model(model_config, len(data.src_vocab), len(data.tgt_vocab), pad_id=data.src_vocab.pad)
         num_parameters = sum(p.numel() for p in model.parameters())
-        say(f"profile {profile}: {spec.describe()} -> {data}")
+        say(f"profile {profile if checkpoint is None else 'of the resumed run'}: {spec.describe()} -> {data}")
         say(f"model: {model_config.decoder} decoder, embed {model_config.embed_size}, hidden "
             f"{model_config.num_hiddens} x {model_config.num_layers} layer(s), {num_parameters:,} parameters")
         world = f" x {info.world_size} processes" if info.enabled else ""
@@ -190,6 +198,36 @@ def run(args: argparse.Namespace) -> int:
     say(f"checkpoint: {checkpoint_path}; metrics: {out_dir / 'metrics.json'}")
     sys.stdout.flush()
     return 0
+
+
+def check_out_dir(out_dir: Path, *, overwrite: bool) -> None:
+    """Refuse before any step runs: an --out that is a file, that cannot be written, or that holds a
+    run which ``--resume`` would continue and a fresh start would silently replace."""
+    from utils.train.checkpoint import CHECKPOINT_NAME
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out {out_dir} is a file, not a folder: give a folder for checkpoint.pt and metrics.json")
+    if (out_dir / CHECKPOINT_NAME).is_file() and not overwrite:
+        raise ValueError(f"--out {out_dir} already holds a run ({CHECKPOINT_NAME}): add --resume to continue "
+                         f"it, or --overwrite to start over and replace it (or choose another --out)")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except OSError as error:
+        raise ValueError(f"--out {out_dir} cannot be written ({error.strerror or error}): "
+                         f"choose a folder you can write to") from None
+
+
+def _check_resumed_profile(profile: str, checkpoint: dict, out_dir: Path) -> None:
+    """``--resume --profile P``: P must be the profile whose sizes the saved run has."""
+    from utils.train.config import presets
+
+    model_config, _, _ = presets(profile, checkpoint["model_config"]["decoder"])
+    if dataclasses.asdict(model_config) != checkpoint["model_config"]:
+        raise ValueError(f"--resume: {out_dir} holds a run with other sizes than --profile {profile} "
+                         f"({checkpoint['model_config']}); drop --profile to continue that run, or "
+                         f"train into another --out")
 
 
 def _vocab(description: dict):

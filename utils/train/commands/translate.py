@@ -16,6 +16,7 @@ from utils.train.commands import (
     add_model_options,
     apply_threads,
     fail,
+    int_at_least,
     load_model,
 )
 
@@ -25,12 +26,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = __doc__.split("\n", 2)[2]
     parser.add_argument("sentences", nargs="+", metavar="SENTENCE", help="English sentence(s)")
     add_model_options(parser)
-    parser.add_argument("--beam", type=int, default=1, metavar="K", help="beam size (1: greedy, default)")
+    parser.add_argument("--beam", type=int_at_least(1), default=1, metavar="K", help="beam size (1: greedy, default)")
     parser.add_argument("--alignment", action="store_true",
                         help="also print the attention weights: target tokens x source tokens")
     parser.add_argument("--plot", metavar="PNG",
                         help="also save the alignments as heatmaps, one per sentence (needs matplotlib)")
-    parser.add_argument("--max-len", type=int, metavar="TOKENS", help="longest translation")
+    parser.add_argument("--max-len", type=int_at_least(1), metavar="TOKENS", help="longest translation")
     add_device_options(parser)
 
 
