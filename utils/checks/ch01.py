@@ -24,6 +24,20 @@ def reference_sequence_mask(x: torch.Tensor, valid_len: torch.Tensor, value: flo
     return x.masked_fill(~keep, value)
 
 
+def reference_causal_masked_softmax(scores: torch.Tensor, valid_lens: torch.Tensor) -> torch.Tensor:
+    """``(batch, queries, keys)``: causal weights over a padded sequence; padding queries get zeros.
+
+    The queries are the last ``queries`` positions of the sequence of keys, so query ``i`` sits at
+    position ``keys - queries + i``; it sees key ``j`` when ``j <= i`` and when it is itself a real
+    token (then every key it sees is real too).
+    """
+    num_queries, num_keys = scores.shape[-2:]
+    position = torch.arange(num_queries, device=scores.device) + (num_keys - num_queries)  # (queries,)
+    real = position < valid_lens.to(scores.device)[:, None]  # (batch, queries)
+    per_query = torch.where(real, position + 1, torch.zeros_like(position))  # (batch, queries)
+    return masked_softmax(scores, per_query)
+
+
 register(
     Exercise(
         id="1.1",
@@ -120,7 +134,7 @@ register(
             " of size 1 for every axis of X after the steps so that it broadcasts over the "
             "features, then fill with the out-of-place version of the fill method (no trailing "
             "underscore).",
-            "section 6 of this chapter shows the bug from the wild and the one-character fix.",
+            "section 6 of this chapter shows the bug from the wild and the one-line fix.",
         ),
         cases=(
             Case("X of shape (2, 3), valid_len=tensor([1, 2])",
@@ -129,6 +143,43 @@ register(
                  lambda: (_scores(2, 4, seed=8), torch.tensor([0, 4]), -1e6)),
             Case("X of shape (2, 3, 2) (features after the steps), valid_len=tensor([2, 1])",
                  lambda: (_scores(2, 3, 2, seed=9), torch.tensor([2, 1])), hidden=True),
+        ),
+    ),
+    Exercise(
+        id="1.5",
+        title="a causal mask over a padded sequence",
+        points=4,
+        target="causal_masked_softmax",
+        reference=reference_causal_masked_softmax,
+        compare=expect("your weights",
+                       nan_message="your weights contain NaN (a padding query must get all zeros)"),
+        hints=(
+            "two rules at once: a query never sees a key after its own position, and a query that "
+            "is itself padding sees nothing, so its whole row is 0 (it does not borrow the last "
+            "real length). With fewer queries than keys, the queries are the LAST positions of "
+            "the sequence, not the first.",
+            "give every query its position in the sequence (shifted by keys − queries), then turn "
+            "the two rules into one length per query, a (batch, queries) tensor: its position plus one for "
+            "a real query, 0 for a padding one (a real query only sees earlier keys, and those are "
+            "real), and hand it to the masked softmax. An element-wise choice between two tensors "
+            "does it without a loop.",
+            "section 3 of this chapter builds a causal 2-D valid_lens by hand, and section 4 shows "
+            "what a row with no visible key needs.",
+        ),
+        cases=(
+            Case("scores (2, 4, 4), valid_lens=tensor([4, 2]) (the second sequence ends with 2 "
+                 "padding tokens)", lambda: (_scores(2, 4, 4, seed=10), torch.tensor([4, 2]))),
+            Case("scores (1, 2, 5), valid_lens=tensor([5]) (2 queries: positions 3 and 4 of 5)",
+                 lambda: (_scores(1, 2, 5, seed=11), torch.tensor([5]))),
+            Case("scores (2, 3, 3), valid_lens=tensor([3, 0]) (an empty sequence)",
+                 lambda: (_scores(2, 3, 3, seed=12), torch.tensor([3, 0])), hidden=True),
+            Case("scores (2, 3, 6), valid_lens=tensor([4, 6]) (the last query of the first "
+                 "sequence is padding)",
+                 lambda: (_scores(2, 3, 6, seed=13), torch.tensor([4, 6])), hidden=True),
+            Case("one decoding step: scores (3, 1, 5), valid_lens=tensor([5, 2, 4])",
+                 lambda: (_scores(3, 1, 5, seed=14), torch.tensor([5, 2, 4])), hidden=True),
+            Case("scores (2, 5, 5) of size 50, valid_lens=tensor([5, 3])",
+                 lambda: (_scores(2, 5, 5, seed=15, scale=50.0), torch.tensor([5, 3])), hidden=True),
         ),
     ),
 )

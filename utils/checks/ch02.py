@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
+from torch import nn
 
 from utils.attention.dot_product import DotProductAttention
 from utils.attention.masking import masked_softmax
@@ -34,6 +37,43 @@ def reference_softmax_entropy(weights: torch.Tensor) -> torch.Tensor:
     """Entropy in nats of each row of weights, with 0 log 0 = 0: ``(..., queries)``."""
     logs = torch.where(weights > 0, weights.log(), torch.zeros_like(weights))
     return -(weights * logs).sum(dim=-1)
+
+
+class ReferenceGeneralAttention(nn.Module):
+    """Luong's multiplicative "general" score, scaled: ``q · (W k) / sqrt(query_size)``."""
+
+    def __init__(self, query_size: int, key_size: int, dropout: float):
+        super().__init__()
+        self.W = nn.Linear(key_size, query_size, bias=False)  # keys into the query space
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, queries, keys, values, valid_lens=None):
+        scores = queries @ self.W(keys).transpose(1, 2) / math.sqrt(queries.shape[-1])
+        self.attention_weights = masked_softmax(scores, valid_lens)  # (batch, queries, keys)
+        return self.dropout(self.attention_weights) @ values  # (batch, queries, v)
+
+
+def call_general_attention(answer, args):
+    """Build the learner's class, give it the reference's ``W``, run it: (output, weights)."""
+    query_size, key_size, dropout, seed, queries, keys, values, valid_lens = args
+    module = answer(query_size, key_size, dropout)
+    layer = getattr(module, "W", None)
+    if layer is None or not hasattr(layer, "weight"):
+        raise AttributeError("your module needs a layer self.W (nn.Linear without bias)")
+    expected = (query_size, key_size)
+    if tuple(layer.weight.shape) != expected:
+        raise ValueError(f"self.W.weight has shape {tuple(layer.weight.shape)}; expected {expected} "
+                         f"(nn.Linear(key_size, query_size) maps a key into the query space)")
+    with torch.no_grad():
+        layer.weight.copy_(_randn(*expected, seed=seed) / math.sqrt(key_size))
+    module.eval()
+    output = module(queries, keys, values, valid_lens)
+    return output, getattr(module, "attention_weights", None)
+
+
+def _general_case(batch, queries, keys, query_size, key_size, v, seed, valid_lens, dropout=0.0):
+    return (query_size, key_size, dropout, seed, _randn(batch, queries, query_size, seed=seed + 1),
+            _randn(batch, keys, key_size, seed=seed + 2), _randn(batch, keys, v, seed=seed + 3), valid_lens)
 
 
 def _qkv(batch: int, queries: int, keys: int, d: int, v: int, seed: int):
@@ -129,6 +169,45 @@ register(
             Case("one-hot weights (entropy 0)", lambda: (torch.eye(4)[None],), hidden=True),
             Case("masked weights with zeros and a fully masked row",
                  lambda: (masked_softmax(_randn(2, 3, 5, seed=41), torch.tensor([[0, 2, 5], [1, 3, 4]])),),
+                 hidden=True),
+        ),
+    ),
+    Exercise(
+        id="2.4",
+        title="a multiplicative (general) score for queries and keys of different sizes",
+        points=4,
+        target="GeneralAttention",
+        reference=ReferenceGeneralAttention,
+        call=call_general_attention,
+        compare=expect_attention(
+            nan_message="your output contains NaN (a fully masked query must give zeros)"),
+        hints=(
+            "a plain dot product needs queries and keys of the same size; here a learned matrix "
+            "first carries each key into the query space, and only then is it compared with the "
+            "query. The scale is the square root of the size of the two vectors you multiply, "
+            "which is the query size here, not the key size.",
+            "in __init__: one linear layer without bias from key_size to query_size, named W, and "
+            "a dropout layer. In forward: project the keys, then proceed exactly as DotAttention "
+            "did (scores of shape (batch, queries, keys), scaled, masked softmax, kept in "
+            "self.attention_weights, dropout, weighted sum of the values).",
+            "section 3 of this chapter (batched scores and masks) and Exercise 2.2; chapter 03, "
+            "section 5, names this score (Luong's general score).",
+        ),
+        cases=(
+            Case("query_size 6, key_size 4, queries (2, 3, 6), keys (2, 5, 4), valid_lens=None",
+                 lambda: _general_case(2, 3, 5, 6, 4, 2, seed=60, valid_lens=None)),
+            Case("query_size 3, key_size 8, valid_lens=tensor([2, 5])",
+                 lambda: _general_case(2, 3, 5, 3, 8, 4, seed=64, valid_lens=torch.tensor([2, 5]))),
+            Case("query_size 64, key_size 2 (is the scale the query size?), valid_lens=tensor([4])",
+                 lambda: _general_case(1, 2, 4, 64, 2, 3, seed=68, valid_lens=torch.tensor([4])),
+                 hidden=True),
+            Case("dropout=0.5 in eval mode, 2-D valid_lens=tensor([[1, 0, 3], [5, 4, 2]]) "
+                 "(a fully masked query)",
+                 lambda: _general_case(2, 3, 5, 5, 7, 2, seed=72, dropout=0.5,
+                                       valid_lens=torch.tensor([[1, 0, 3], [5, 4, 2]])),
+                 hidden=True),
+            Case("query_size = key_size = 4 (W is still applied), valid_lens=tensor([3, 1])",
+                 lambda: _general_case(2, 2, 3, 4, 4, 2, seed=76, valid_lens=torch.tensor([3, 1])),
                  hidden=True),
         ),
     ),

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch.overrides import TorchFunctionMode
 
 from utils.attention.additive import AdditiveAttention
+from utils.attention.masking import masked_softmax
 from utils.checks.compare import compare_values, expect_attention
 from utils.checks.core import Case, Exercise, register
 
@@ -93,6 +96,47 @@ def _compare_chunked(got, expected):
         return (f"your largest intermediate tensor has {largest} elements; chunks of chunk_size keys "
                 f"allow at most {bound}: never build the full (batch, queries, keys, num_hiddens) tensor")
     return None
+
+
+def reference_distance_attention(queries, keys, values, valid_lens=None):
+    """``(batch, queries, v)``: attention with scores ``-||q - k||^2 / sqrt(d)``, in O(b q k) memory.
+
+    ``||q - k||^2 = ||q||^2 - 2 q.k + ||k||^2``; the ``||q||^2`` term is the same for every key of a
+    query, so the softmax ignores it.
+    """
+    cross = queries @ keys.transpose(1, 2)  # (batch, queries, keys)
+    key_norms = (keys**2).sum(-1).unsqueeze(1)  # (batch, 1, keys)
+    scores = (2 * cross - key_norms) / math.sqrt(queries.shape[-1])
+    return masked_softmax(scores, valid_lens) @ values
+
+
+def call_distance(answer, args):
+    """Run ``answer(queries, keys, values, valid_lens)`` and measure its largest tensor."""
+    queries, keys, values, valid_lens = args
+    (batch, num_queries, d), num_keys, v = queries.shape, keys.shape[1], values.shape[-1]
+    # the scores, or one of the inputs or outputs: never the (batch, queries, keys, d) differences
+    bound = max(batch * num_queries * num_keys, batch * num_keys * max(d, v), batch * num_queries * max(d, v))
+    with torch.no_grad(), _LargestTensor() as monitor:
+        output = answer(queries, keys, values, valid_lens)
+    return output, monitor.largest <= bound, monitor.largest, bound
+
+
+def _compare_distance(got, expected):
+    output, within, largest, bound = got
+    if torch.is_tensor(output) and torch.isnan(output).any():
+        return "your output contains NaN (a fully masked query must give zeros)"
+    problem = compare_values(output, expected[0], atol=1e-4, rtol=1e-4, what="your output")
+    if problem:
+        return problem
+    if not within:
+        return (f"your largest intermediate tensor has {largest} elements, more than the {bound} of the "
+                f"scores, the inputs and the output: never build the (batch, queries, keys, d) differences")
+    return None
+
+
+def _distance_case(batch, queries, keys, d, v, seed, valid_lens=None, scale=1.0):
+    return (_randn(batch, queries, d, seed=seed) * scale, _randn(batch, keys, d, seed=seed + 1) * scale,
+            _randn(batch, keys, v, seed=seed + 2), valid_lens)
 
 
 def _scores_case(batch, queries, keys, query_size, key_size, hiddens, seed):
@@ -207,6 +251,42 @@ register(
                  lambda: _chunk_case(2, 3, 7, (4, 4, 8), seed=50, chunk_size=16), hidden=True),
             Case("13 keys in chunks of 5 (the last chunk is shorter)",
                  lambda: _chunk_case(2, 3, 13, (4, 6, 8), seed=53, chunk_size=5), hidden=True),
+        ),
+    ),
+    Exercise(
+        id="3.4",
+        title="a distance score without the (batch, queries, keys, d) tensor",
+        points=4,
+        target="distance_attention",
+        reference=reference_distance_attention,
+        call=call_distance,
+        compare=_compare_distance,
+        hints=(
+            "the score is −‖q − k‖² / √d: the nearer the key, the higher the score. Subtracting "
+            "every key from every query builds a (batch, queries, keys, d) tensor, the same "
+            "memory problem as section 5's additive features; expand the square instead, so that "
+            "the only (batch, queries, keys) work is one matrix product.",
+            "‖q − k‖² = ‖q‖² − 2 q·k + ‖k‖². The cross term is a batched matrix product of the "
+            "queries with the transposed keys; the squared norms of the keys are one number per "
+            "key, broadcast over the queries; the ‖q‖² term is the same for every key of a query, "
+            "so the softmax ignores it (chapter 02, section 2). Divide by √d, then masked softmax "
+            "and a weighted sum of the values.",
+            "chapter 02, section 2 expands the Gaussian score the same way; section 5 of this "
+            "chapter shows where the memory of a (batch, queries, keys, h) tensor goes.",
+        ),
+        cases=(
+            Case("queries (2, 3, 4), keys (2, 5, 4), values (2, 5, 3), valid_lens=None",
+                 lambda: _distance_case(2, 3, 5, 4, 3, seed=61)),
+            Case("valid_lens=tensor([2, 5])",
+                 lambda: _distance_case(2, 3, 5, 4, 3, seed=64, valid_lens=torch.tensor([2, 5]))),
+            Case("d=64 (is the scale √d?), queries (1, 4, 64), keys (1, 6, 64)",
+                 lambda: _distance_case(1, 4, 6, 64, 2, seed=67, valid_lens=torch.tensor([6])), hidden=True),
+            Case("2-D valid_lens=tensor([[1, 0], [3, 2]]) (a fully masked query)",
+                 lambda: _distance_case(2, 2, 3, 5, 4, seed=70, valid_lens=torch.tensor([[1, 0], [3, 2]])),
+                 hidden=True),
+            Case("queries and keys scaled by 30 (distances in the thousands), valid_lens=tensor([7, 4])",
+                 lambda: _distance_case(2, 3, 7, 8, 2, seed=73, valid_lens=torch.tensor([7, 4]), scale=30.0),
+                 hidden=True),
         ),
     ),
 )
