@@ -221,3 +221,50 @@ def test_zip_txt_and_folder_load_the_same_pairs(tmp_path):
 def test_a_missing_local_file_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such file"):
         load_fra_eng(tmp_path / "missing.txt")
+
+
+def _zip_with_fra(path, text="Go.\tVa !\nHi.\tSalut !\n" * 50, method=zipfile.ZIP_DEFLATED):
+    with zipfile.ZipFile(path, "w", compression=method) as archive:
+        archive.writestr("fra.txt", text)
+    return path
+
+
+def _damage(path, find, replace):
+    data = bytearray(path.read_bytes())
+    at = data.index(find)
+    data[at:at + len(replace)] = replace
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("kind, reason", [
+    ("bad crc", "BadZipFile"),
+    ("bad deflate", "error"),
+    ("encrypted", "encrypted"),
+    ("cut in half", "cut short"),
+])
+def test_corrupt_archives_are_named_as_such(tmp_path, kind, reason):
+    path = tmp_path / "fra-eng.zip"
+    if kind == "bad crc":
+        _zip_with_fra(path, method=zipfile.ZIP_STORED)
+        _damage(path, b"Salut", b"Salux")  # the stored bytes no longer match their CRC-32
+    elif kind == "bad deflate":
+        _zip_with_fra(path)
+        data = bytearray(path.read_bytes())
+        start = 30 + len("fra.txt")  # the compressed data follows the local header
+        data[start:start + 8] = b"\xff" * 8
+        path.write_bytes(bytes(data))
+    elif kind == "encrypted":
+        _zip_with_fra(path)
+        data = bytearray(path.read_bytes())
+        data[6] |= 1  # the local header's "encrypted" flag
+        central = data.index(b"PK\x01\x02")
+        data[central + 8] |= 1  # and the central directory's
+        path.write_bytes(bytes(data))
+    else:
+        _zip_with_fra(path)
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ValueError) as caught:
+        load_fra_eng(path)
+    message = str(caught.value)
+    assert "corrupt zip archive" in message and str(path) in message and reason in message
+    assert "download fra-eng.zip again" in message

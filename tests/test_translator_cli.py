@@ -158,3 +158,19 @@ def test_resume_with_another_profile_is_refused(trained, capsys):
     status = main(["train", "--profile", "cpu", "--out", str(trained), "--resume", "--no-progress"])
     err = capsys.readouterr().err
     assert status == 2 and "other sizes than --profile cpu" in err
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda state: state.pop("src_vocab"), "lacks src_vocab: it is damaged"),
+    (lambda state: state["model_config"].update(num_hiddens=7), "does not match its saved configuration"),
+])
+def test_a_damaged_checkpoint_is_a_one_line_error(trained, tmp_path, capsys, damage, message):
+    from utils.train import save_atomic
+
+    state = read_checkpoint(trained)
+    damage(state)
+    save_atomic(state, tmp_path / "checkpoint.pt")
+    for argv in (["translate", "Hi.", "--checkpoint", str(tmp_path)], ["evaluate", "--checkpoint", str(tmp_path)]):
+        assert main(argv) != 0
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

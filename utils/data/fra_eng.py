@@ -18,6 +18,7 @@ import importlib.util
 import os
 import warnings
 import zipfile
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
@@ -220,6 +221,24 @@ def read_corpus_text(path: str | os.PathLike) -> str:
     if not path.is_file():
         raise FileNotFoundError(f"path={str(path)!r}: no such file (expected a fra.txt or fra-eng.zip)")
     if zipfile.is_zipfile(path):
+        return _read_zipped_text(path)
+    data = path.read_bytes()
+    if data.startswith(_ZIP_MAGIC):  # a zip's first bytes, but no central directory at its end
+        raise ValueError(_corrupt_archive(path, "it ends before the archive's table of contents: cut short?"))
+    return _decode_utf8(data, str(path))
+
+
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def _corrupt_archive(path: Path, reason: str) -> str:
+    return (f"{path} is a corrupt zip archive ({reason}). Delete it and download fra-eng.zip again "
+            f"(`attn data` fetches and verifies a fresh copy).")
+
+
+def _read_zipped_text(path: Path) -> str:
+    """The one fra.txt (or one .txt) of the zip at ``path``; a ``ValueError`` for corrupt archives."""
+    try:
         with zipfile.ZipFile(path) as archive:
             names = [name for name in archive.namelist() if not name.endswith("/")]
             texts = [name for name in names if name.rsplit("/", 1)[-1] == "fra.txt"]
@@ -229,8 +248,12 @@ def read_corpus_text(path: str | os.PathLike) -> str:
                 raise ValueError(
                     f"{path} should hold one fra.txt (or one .txt file); it holds {names[:10]}"
                 )
-            return _decode_utf8(archive.read(texts[0]), f"{path}:{texts[0]}")
-    return _decode_utf8(path.read_bytes(), str(path))
+            data = archive.read(texts[0])
+    except (zipfile.BadZipFile, zlib.error, EOFError) as error:  # bad CRC, damaged deflate data
+        raise ValueError(_corrupt_archive(path, f"{type(error).__name__}: {error}")) from None
+    except RuntimeError as error:  # zipfile's "File ... is encrypted, password required"
+        raise ValueError(_corrupt_archive(path, f"{error}; the corpus is never encrypted")) from None
+    return _decode_utf8(data, f"{path}:{texts[0]}")
 
 
 def _describe_malformed(malformed: list[tuple[int, str]], source: str) -> str:

@@ -18,6 +18,8 @@ from utils.atomic import atomic_open
 
 CHECKPOINT_NAME = "checkpoint.pt"
 FORMAT_VERSION = 1
+# what load_checkpoint needs to rebuild the model
+REQUIRED_KEYS = ("model_state", "model_config", "src_vocab", "tgt_vocab")
 
 
 def save_atomic(obj, path: str | os.PathLike) -> Path:
@@ -60,10 +62,18 @@ def load_checkpoint(path: str | os.PathLike, device="cpu"):
     from utils.seq2seq import ModelConfig, build_model
 
     checkpoint = read_checkpoint(path, map_location="cpu")
-    src_vocab = Vocab.from_dict(checkpoint["src_vocab"])
-    tgt_vocab = Vocab.from_dict(checkpoint["tgt_vocab"])
-    model = build_model(ModelConfig(**checkpoint["model_config"]), len(src_vocab), len(tgt_vocab),
-                        pad_id=src_vocab.pad)
-    model.load_state_dict(checkpoint["model_state"])
+    missing = [key for key in REQUIRED_KEYS if key not in checkpoint]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)}: it is damaged or was not written by `attn train`")
+    try:
+        src_vocab = Vocab.from_dict(checkpoint["src_vocab"])
+        tgt_vocab = Vocab.from_dict(checkpoint["tgt_vocab"])
+        model = build_model(ModelConfig(**checkpoint["model_config"]), len(src_vocab), len(tgt_vocab),
+                            pad_id=src_vocab.pad)
+        model.load_state_dict(checkpoint["model_state"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:  # edited or mismatched contents
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"{path}: its model does not match its saved configuration and vocabularies "
+                         f"({type(error).__name__}: {first_line[:300]})") from None
     model.to(device).eval()
     return model, src_vocab, tgt_vocab, checkpoint
