@@ -351,6 +351,8 @@ def test_inspect_decides_the_chapter(tmp_path):
     ("a.ipynb", "", "empty file"),
     ("a.ipynb", "{not json", "invalid JSON (line 1: Expecting property name enclosed in double quotes)"),
     ("a.ipynb", "[1, 2]", "not a Jupyter notebook: the JSON has no 'cells'"),
+    ("a.ipynb", '{"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": []}',
+     "a notebook in the old nbformat 3 (cells inside 'worksheets'): convert it with `jupyter nbconvert"),
     ("a.ipynb", '{"cells": "many"}', "not a valid Jupyter notebook"),
     ("a.ipynb", json.dumps(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# hi")])),
      "empty notebook: no code cells"),

@@ -67,3 +67,46 @@ def test_release_check_ignores_cells_whose_output_may_vary(root):
     for notebook in (solution, chapter):
         notebook.cells[lesson].metadata["tags"] = ["nbval-ignore-output"]
     assert differences(solution, chapter, name="01") == []
+
+
+def _attn(*argv):
+    from utils.cli import main
+
+    return main(list(argv))
+
+
+def test_unreadable_or_unpaired_solutions_are_one_line_errors(tmp_path, capsys):
+    solutions, chapters = tmp_path / "solutions", tmp_path / "chapters"
+    solutions.mkdir()
+    (solutions / "01_broken.ipynb").write_text('{"cells": [', encoding="utf-8")
+    chapters.mkdir()
+    (chapters / "01_broken.ipynb").write_text("{}", encoding="utf-8")
+    assert _attn("release", "--check", "--solutions", str(solutions), "--chapters", str(chapters)) == 2
+    err = capsys.readouterr().err
+    assert "attn release: error:" in err and "01_broken.ipynb is not a readable notebook" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+    (solutions / "01_broken.ipynb").unlink()
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "def f():\n    return 1\n    ### END SOLUTION", metadata={"tags": ["exercise"]})])
+    nbformat.write(notebook, solutions / "02_unpaired.ipynb")
+    assert _attn("release", "--solutions", str(solutions), "--chapters", str(chapters)) == 2
+    err = capsys.readouterr().err
+    assert "02_unpaired.ipynb, cell 0 is tagged 'exercise' but has no '### BEGIN SOLUTION' line" in err
+
+
+def test_grade_out_that_is_a_file_is_refused(tmp_path, capsys):
+    report = tmp_path / "grades.csv"
+    report.write_text("not a folder")
+    assert _attn("grade", "--out", str(report), str(tmp_path)) == 2
+    assert "--out" in capsys.readouterr().err
+
+
+def test_doctor_reports_a_damaged_lock_instead_of_a_traceback(tmp_path, monkeypatch):
+    from utils import doctor
+
+    (tmp_path / "uv.lock").write_text("version = 1\n[[package]\nname = ", encoding="utf-8")
+    monkeypatch.setattr(doctor, "PROJECT_ROOT", tmp_path)
+    lines, problems = doctor.report()
+    assert "uv.lock is damaged" in problems
+    assert any("is not valid TOML" in line and "git checkout uv.lock" in line for line in lines)

@@ -16,8 +16,12 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 def locked_versions(lock_path: Path) -> dict[str, str]:
     """``{package: version}`` from ``uv.lock`` (registry packages only, not the course itself)."""
-    with open(lock_path, "rb") as handle:
-        lock = tomllib.load(handle)
+    try:
+        with open(lock_path, "rb") as handle:
+            lock = tomllib.load(handle)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{lock_path} is not valid TOML ({error}): restore it with `git checkout uv.lock`, "
+                         f"or rebuild it with `make lock`") from None
     return {package["name"]: package["version"] for package in lock.get("package", [])
             if "registry" in package.get("source", {})}
 
@@ -76,12 +80,17 @@ def report() -> tuple[list[str], list[str]]:
         problems.append("d2l does not import")
     lock_path = PROJECT_ROOT / "uv.lock"
     if lock_path.exists():
-        locked = locked_versions(lock_path)
-        drift = version_drift(locked, installed_versions())
-        lines.append(f"versions vs uv.lock: {len(locked)} locked, {len(drift)} differ")
-        lines += [f"  differs: {item}" for item in drift]
-        if drift:
-            problems.append(f"{len(drift)} packages differ from uv.lock (run `make env` or `uv sync --frozen`)")
+        try:
+            locked = locked_versions(lock_path)
+        except ValueError as error:
+            lines.append(f"versions vs uv.lock: {error}")
+            problems.append("uv.lock is damaged")
+        else:
+            drift = version_drift(locked, installed_versions())
+            lines.append(f"versions vs uv.lock: {len(locked)} locked, {len(drift)} differ")
+            lines += [f"  differs: {item}" for item in drift]
+            if drift:
+                problems.append(f"{len(drift)} packages differ from uv.lock (run `make env` or `uv sync --frozen`)")
     else:
         lines.append("versions vs uv.lock: no uv.lock beside the package (installed without the repo)")
     lines.append(data_cache_line())

@@ -360,6 +360,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"attn grade: --{name.replace('_', '-')} must be positive; got {getattr(args, name)}",
                   file=sys.stderr)
             return 2
+    if args.out.exists() and not args.out.is_dir():
+        print(f"attn grade: error: --out {args.out} is a file, not a folder: give a folder for the reports",
+              file=sys.stderr)
+        return 2
     files = find_submissions(args.submissions, exclude=args.out)
     if not files:
         print("attn grade: no files to grade in " + ", ".join(map(str, args.submissions)), file=sys.stderr)

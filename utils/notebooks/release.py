@@ -97,11 +97,20 @@ def differences(solution, chapter, *, name: str) -> list[str]:
     return problems
 
 
+def _read_notebook(path: Path):
+    """``nbformat.read`` (version 4), with a one-line ``ValueError`` naming the file when it is not one."""
+    try:
+        return nbformat.read(path, as_version=4)
+    except Exception as error:  # NotJSONError, JSONDecodeError, ValidationError, KeyError, ...
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"{path} is not a readable notebook ({type(error).__name__}: {first[:200]})") from None
+
+
 def release(solutions_dir: Path, chapters_dir: Path, names: list[str] | None = None) -> list[Path]:
     chapters_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for solution_path in _solution_paths(solutions_dir, names):
-        solution = nbformat.read(solution_path, as_version=4)
+        solution = _read_notebook(solution_path)
         chapter = release_notebook(solution, name=solution_path.name)
         execute(chapter, cwd=chapters_dir, profile="smoke", allow_errors=True)
         target = chapters_dir / solution_path.name
@@ -119,8 +128,7 @@ def check_release(solutions_dir: Path, chapters_dir: Path) -> list[str]:
         if not chapter_path.exists():
             problems.append(f"{chapter_path.name}: missing from {chapters_dir.name}/ (run `make release`)")
             continue
-        problems += differences(nbformat.read(solution_path, as_version=4),
-                                nbformat.read(chapter_path, as_version=4), name=chapter_path.name)
+        problems += differences(_read_notebook(solution_path), _read_notebook(chapter_path), name=chapter_path.name)
     released = {path.name for path in solution_paths}
     for stray in sorted(chapters_dir.glob("*.ipynb")):
         if stray.name not in released:
@@ -154,6 +162,14 @@ def run(args) -> int:
         if not folder.is_dir():
             print(f"attn release: {folder}/ not found; run it from the course's root folder", file=sys.stderr)
             return 2
+    try:
+        return _run(args)
+    except ValueError as error:  # an unreadable notebook, unpaired solution markers, an unknown name
+        print(f"attn release: error: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(args) -> int:
     if args.check:
         problems = check_release(args.solutions, args.chapters)
         for problem in problems:

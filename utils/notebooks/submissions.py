@@ -107,6 +107,11 @@ def read_notebook(path: Path):
         raise ValueError("not a notebook: the file is not UTF-8 text") from None
     except json.JSONDecodeError as error:
         raise ValueError(f"invalid JSON (line {error.lineno}: {error.msg})") from None
+    if isinstance(content, dict) and "cells" not in content and isinstance(content.get("nbformat"), int) \
+            and content["nbformat"] < 4:
+        raise ValueError(f"a notebook in the old nbformat {content['nbformat']} (cells inside 'worksheets'): "
+                         f"convert it with `jupyter nbconvert --to notebook --nbformat 4 FILE`, "
+                         f"or open and save it in JupyterLab")
     if not isinstance(content, dict) or "cells" not in content:
         raise ValueError("not a Jupyter notebook: the JSON has no 'cells'")
     try:
