@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from utils.attention.masking import masked_softmax
+from utils.attention.masking import keep_from_lengths, masked_softmax, zero_unseen_keys
 from utils.attention.qkv import check_queries_keys_values
 
 
@@ -53,5 +53,7 @@ class AdditiveAttention(nn.Module):
                 valid_lens: torch.Tensor | None = None) -> torch.Tensor:
         check_queries_keys_values(queries, keys, values, query_size=self.query_size,
                                   key_size=self.key_size)
-        self.attention_weights = masked_softmax(self.scores(queries, keys), valid_lens)
-        return self.dropout(self.attention_weights) @ values  # (batch, ..., queries, v)
+        scores = self.scores(queries, keys)
+        self.attention_weights = masked_softmax(scores, valid_lens)
+        keep = keep_from_lengths(scores.shape, valid_lens, scores.device)  # padded values may hold NaN
+        return self.dropout(self.attention_weights) @ zero_unseen_keys(values, keep)  # (batch, ..., queries, v)

@@ -14,10 +14,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from utils.attention.masking import (
-    expand_valid_lens,
-    length_mask,
+    keep_from_lengths,
     masked_softmax,
     without_empty_rows,
+    zero_unseen_keys,
 )
 from utils.attention.qkv import check_queries_keys_values
 
@@ -38,11 +38,20 @@ def sdpa_with_valid_lens(queries: torch.Tensor, keys: torch.Tensor, values: torc
     """
     if valid_lens is None:
         return F.scaled_dot_product_attention(queries, keys, values, dropout_p=dropout_p)
-    scores_shape = (*queries.shape[:-1], keys.shape[-2])  # (batch, ..., queries, keys)
-    lengths = expand_valid_lens(queries.new_empty(()).expand(scores_shape), valid_lens)
-    keep, empty = without_empty_rows(length_mask(lengths, keys.shape[-2]))  # (..., queries, keys|1)
+    keep = keep_from_lengths((*queries.shape[:-1], keys.shape[-2]), valid_lens, queries.device)
+    # a padded key holding inf would make its (masked) score NaN inside the kernel
+    keys, values = zero_unseen_keys(keys, keep), zero_unseen_keys(values, keep)
+    keep, empty = without_empty_rows(keep)  # (..., queries, keys), (..., queries, 1)
     output = F.scaled_dot_product_attention(queries, keys, values, attn_mask=keep, dropout_p=dropout_p)
     return output.masked_fill(empty, 0.0)
+
+
+def scores_in_float32(queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    """``dot_product_scores`` computed in float32 at least: in float16, a product of two vectors of
+    64 numbers near 100 overflows to inf (the fused kernels accumulate in float32 too)."""
+    if queries.dtype in (torch.float16, torch.bfloat16):
+        return dot_product_scores(queries.float(), keys.float())
+    return dot_product_scores(queries, keys)
 
 
 class DotProductAttention(nn.Module):
@@ -77,6 +86,7 @@ class DotProductAttention(nn.Module):
             self.attention_weights = None
             dropout_p = self.dropout.p if self.training else 0.0
             return sdpa_with_valid_lens(queries, keys, values, valid_lens, dropout_p=dropout_p)
-        scores = dot_product_scores(queries, keys)  # (batch, ..., queries, keys)
-        self.attention_weights = masked_softmax(scores, valid_lens)
-        return self.dropout(self.attention_weights) @ values  # (batch, ..., queries, v)
+        scores = scores_in_float32(queries, keys)  # (batch, ..., queries, keys)
+        self.attention_weights = masked_softmax(scores, valid_lens).to(queries.dtype)
+        keep = keep_from_lengths(scores.shape, valid_lens, scores.device)
+        return self.dropout(self.attention_weights) @ zero_unseen_keys(values, keep)  # (batch, ..., queries, v)

@@ -80,6 +80,28 @@ def check_keep(scores: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     return keep.to(scores.device)
 
 
+def zero_unseen_keys(tensor: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
+    """``tensor (..., keys, features)`` with zeros at the keys that no query may see.
+
+    A weight of exactly 0 does not protect the output from what it multiplies: ``0 * NaN`` and
+    ``0 * inf`` are NaN. Padded keys and values may hold anything (uninitialised memory, a
+    sentinel), so the layers clear them before they reach a matrix product. ``keep`` is
+    ``(..., queries, keys)`` bool (True = may attend) or ``None`` (nothing to clear).
+    """
+    if keep is None:
+        return tensor
+    seen = keep.any(dim=-2)  # (..., keys): some query may look at this key
+    return tensor.masked_fill(~seen.unsqueeze(-1), 0.0)
+
+
+def keep_from_lengths(shape: tuple[int, ...], valid_lens: torch.Tensor | None, device) -> torch.Tensor | None:
+    """The bool keep-mask ``shape = (batch, ..., queries, keys)`` of ``valid_lens`` (``None``: none)."""
+    if valid_lens is None:
+        return None
+    lengths = expand_valid_lens(torch.empty((), device=device).expand(shape), valid_lens)
+    return length_mask(lengths, shape[-1])
+
+
 def without_empty_rows(keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(keep | empty, empty)``: rows with no key to see may see every key; zero them afterwards.
 

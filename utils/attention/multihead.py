@@ -12,17 +12,17 @@ means "attend". Internally this module builds one ``keep`` mask, True = attend.)
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from utils.attention.dot_product import scores_in_float32
 from utils.attention.masking import (
     expand_valid_lens,
     length_mask,
     masked_softmax,
     without_empty_rows,
+    zero_unseen_keys,
 )
 
 
@@ -119,9 +119,17 @@ class MultiHeadAttention(nn.Module):
         only_causal = is_causal and key_padding_mask is None and attn_mask is None and valid_lens is None
         keep, bias = self._build_masks(batch, num_queries, num_keys, query.device, q.dtype,
                                        key_padding_mask, attn_mask, is_causal)
+        if bias is not None and bool((bias == float("-inf")).any()):
+            # -inf in a float mask (or -1e9 in float16, which is -inf) forbids the key: as a bool
+            # mask, so that a row it forbids entirely gives zeros on both paths, never NaN
+            allowed = bias > float("-inf")
+            keep = allowed if keep is None else keep & allowed
         if keep is not None and valid_lens is not None:
             # one bool mask for everything, so a row that two masks empty together is caught
             keep, valid_lens, lengths = keep & length_mask(lengths, num_keys), None, None
+        # padded keys and values may hold inf or NaN, and 0 * NaN is NaN: clear the unseen ones
+        seen = keep if keep is not None else (None if lengths is None else length_mask(lengths, num_keys))
+        k, v = zero_unseen_keys(k, seen), zero_unseen_keys(v, seen)
         dropout = self.dropout if self.training else 0.0
         if need_weights:
             weights = self._weights(q, k, keep, bias, valid_lens)  # (batch, heads, queries, keys)
@@ -143,10 +151,10 @@ class MultiHeadAttention(nn.Module):
     # -- the two paths ------------------------------------------------------------------
     def _weights(self, q, k, keep, bias, valid_lens):
         """``(batch, heads, queries, keys)`` softmax weights, via :func:`masked_softmax`."""
-        scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)
+        scores = scores_in_float32(q, k)  # float16 products of large vectors would overflow
         if bias is not None:
-            scores = scores + bias
-        return masked_softmax(scores, valid_lens, keep=keep)
+            scores = scores + bias.masked_fill(bias == float("-inf"), 0.0)  # -inf is in keep already
+        return masked_softmax(scores, valid_lens, keep=keep).to(q.dtype)
 
     def _fused(self, q, k, v, keep, bias, lengths, dropout):
         """``(batch, heads, queries, head_dim)`` from ``F.scaled_dot_product_attention``."""
@@ -158,6 +166,7 @@ class MultiHeadAttention(nn.Module):
         if bias is None:
             mask = keep  # SDPA's bool convention is the opposite of torch MHA's: True = attend
         else:
+            bias = bias.masked_fill(bias == float("-inf"), 0.0)  # -inf is in keep already
             mask = bias if keep is None else bias.masked_fill(~keep, float("-inf"))
         attended = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
         return attended if empty is None else attended.masked_fill(empty, 0.0)
