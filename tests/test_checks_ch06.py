@@ -7,8 +7,13 @@ from collections import Counter
 import pytest
 import torch
 
-from utils.checks import ExerciseFailed, check
-from utils.checks.ch06 import reference_clipped_matches, reference_teacher_forcing_io
+from utils.checks import ExerciseFailed, check, get_exercise
+from utils.checks.ch06 import (
+    bidirectional_final_state,
+    reference_bridge_directions,
+    reference_clipped_matches,
+    reference_teacher_forcing_io,
+)
 
 
 def swapped_io(target_ids, bos, eos, pad):
@@ -50,6 +55,44 @@ def greedy_ignoring_max_len(model, src, src_valid_lens, bos, eos, max_len):
     return greedy_without_cut(model, src, src_valid_lens, bos, eos, max_len + 1)
 
 
+def bridge_by_one_reshape(final, num_layers):  # mixes the rows of different sentences
+    _, batch, hiddens = final.shape
+    return final.reshape(num_layers, batch, 2 * hiddens)
+
+
+def bridge_direction_major(final, num_layers):  # assumes all forward layers first: right for 1 layer only
+    return torch.cat([final[:num_layers], final[num_layers:]], -1)
+
+
+def bridge_backward_first(final, num_layers):
+    return torch.cat([final[1::2], final[0::2]], -1)
+
+
+def test_the_bridged_state_holds_each_direction_where_it_ended():
+    """Forward half of the top layer = the forward output at the last step; backward half = the
+    backward output at the first step (what the reference's layout claims)."""
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(4, 3, 2, batch_first=True, bidirectional=True)
+    with torch.no_grad():
+        outputs, (h, _) = lstm(torch.randn(2, 5, 4))
+    top = reference_bridge_directions(h, 2)[-1]  # (batch, 2H)
+    assert torch.allclose(top[:, :3], outputs[:, -1, :3]) and torch.allclose(top[:, 3:], outputs[:, 0, 3:])
+    assert bidirectional_final_state(2, 3, 4, seed=0).shape == (4, 3, 4)
+
+
+@pytest.mark.parametrize(("answer", "message"), [
+    (bridge_by_one_reshape, "num_layers=1"),
+    (bridge_direction_major, "num_layers=2"),
+    (bridge_backward_first, "num_layers=1"),
+])
+def test_wrong_bridges_fail_with_the_first_hint(answer, message):
+    with pytest.raises(ExerciseFailed) as failure:
+        check("6.5", answer)
+    text = str(failure.value)
+    assert message in text and "your bridged state" in text
+    assert "which of the two varies fastest" in text and get_exercise("6.5").hints[0] in text
+
+
 @pytest.mark.parametrize(("exercise_id", "answer", "message"), [
     ("6.1", swapped_io, "tgt_in is"),
     ("6.1", io_without_padding_value, "other special ids"),
@@ -68,6 +111,6 @@ def test_stub_is_not_implemented(capsys):
     def stub(*args):
         raise NotImplementedError
 
-    for exercise_id in ("6.1", "6.2", "6.3", "6.4"):
+    for exercise_id in ("6.1", "6.2", "6.3", "6.4", "6.5"):
         check(exercise_id, stub)
-    assert capsys.readouterr().out.count("not implemented yet") == 4
+    assert capsys.readouterr().out.count("not implemented yet") == 5

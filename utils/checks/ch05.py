@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from utils.attention.gated import gated_mix
-from utils.attention.multihead import causal_mask, merge_heads, split_heads
+from utils.attention.multihead import MultiHeadAttention, causal_mask, merge_heads, split_heads
 from utils.checks.compare import compare_values, expect
 from utils.checks.core import Case, Exercise, register
 
@@ -23,6 +23,54 @@ def _compare_gate(got, expected):
     if not isinstance(got, tuple) or len(got) != 2:
         return "return a tuple (y, gate)"
     return compare_values(got, expected, what="your (y, gate)")
+
+
+# ---------------------------------------------------------------- 5.5 sinusoidal positions
+
+
+def reference_positional_encoding(seq_len: int, d_model: int, device=None) -> torch.Tensor:
+    """Vaswani et al. (2017): ``PE[p, 2i] = sin(p / 10000^(2i/d))``, ``PE[p, 2i+1] = cos(...)``."""
+    position = torch.arange(seq_len, dtype=torch.float64, device=device)[:, None]  # (seq_len, 1)
+    frequency = 10000.0 ** (-torch.arange(0, d_model, 2, dtype=torch.float64, device=device) / d_model)
+    angle = position * frequency  # (seq_len, d_model / 2)
+    return torch.stack([angle.sin(), angle.cos()], -1).flatten(1).float()  # sin, cos interleaved
+
+
+def equivariance_error(pe: torch.Tensor, seed: int) -> float:
+    """How far ``f(x + pe)`` with ``f`` = seeded multi-head self-attention is from permuting
+    with its input: ``max |f(P x + pe) - P f(x + pe)|`` for a fixed random permutation ``P``."""
+    seq_len, d_model = pe.shape
+    torch.manual_seed(seed)
+    layer = MultiHeadAttention(d_model, num_heads=2 if d_model % 2 == 0 else 1).eval()
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(1, seq_len, d_model, generator=generator)
+    perm = torch.randperm(seq_len, generator=generator)
+    while seq_len > 1 and torch.equal(perm, torch.arange(seq_len)):
+        perm = torch.randperm(seq_len, generator=generator)
+    with torch.no_grad():
+        shuffled = layer(x[:, perm] + pe, x[:, perm] + pe, x[:, perm] + pe)[0]
+        plain = layer(x + pe, x + pe, x + pe)[0][:, perm]
+    return (shuffled - plain).abs().max().item()
+
+
+def call_positional_encoding(answer, args):
+    """``(pe, breaks equivariance)``: the encoding, and whether adding it to the input makes the
+    layer's output stop permuting with its input (``None`` when the answer is not a tensor of
+    the right shape, or for one position, which has no other order)."""
+    seq_len, d_model = args
+    pe = answer(seq_len, d_model)
+    if not torch.is_tensor(pe) or tuple(pe.shape) != (seq_len, d_model) or seq_len < 2:
+        return pe, None
+    pe = pe.detach().float().cpu()
+    return pe, bool(equivariance_error(pe, seed=seq_len * 100 + d_model) > 1e-3)
+
+
+def _compare_positions(got, expected):
+    pe, breaks = got
+    if breaks is False and expected[1]:
+        return ("adding your encoding to x leaves the layer permutation equivariant (shuffling the "
+                "input tokens still just shuffles the outputs): the positions must get different vectors")
+    return compare_values(pe, expected[0], atol=1e-5, rtol=1e-4, what="your encoding")
 
 
 register(
@@ -126,6 +174,36 @@ register(
             Case("shape (3, 4, 5) with large logits",
                  lambda: (_randn(3, 4, 5, seed=13), _randn(3, 4, 5, seed=14), 10 * _randn(3, 4, 5, seed=15)),
                  hidden=True),
+        ),
+    ),
+    Exercise(
+        id="5.5",
+        title="sinusoidal positional encoding",
+        points=4,
+        target="positional_encoding",
+        reference=reference_positional_encoding,
+        call=call_positional_encoding,
+        compare=_compare_positions,
+        hints=(
+            "row p is position p's vector. Columns come in pairs 2i, 2i + 1 that share one angle, "
+            "p divided by 10000 to the power 2i / d_model: the sine of it in the even column, the "
+            "cosine in the odd one, interleaved, not one half of sines followed by one of cosines."
+            " The frequencies fall from 1 (columns 0, 1) to nearly 1/10000.",
+            "build a (seq_len, 1) column of positions and a (1, d_model / 2) row of frequencies "
+            "(one per pair, from the even column indices); their product broadcasts to the "
+            "(seq_len, d_model / 2) angles. Take sine and cosine of the angles and interleave them "
+            "along the features: stack them on a new last axis, then flatten the last two axes. "
+            "Return float32.",
+            "section 4 of this chapter shows why a layer without positions cannot tell orders apart;"
+            " its equivariance_error measures it. The formula is section 3.5 of Vaswani et "
+            "al. (2017), Attention Is All You Need.",
+        ),
+        cases=(
+            Case("seq_len=4, d_model=6", lambda: (4, 6)),
+            Case("seq_len=3, d_model=2 (one pair: sin p, cos p)", lambda: (3, 2)),
+            Case("seq_len=50, d_model=16 (slow frequencies)", lambda: (50, 16), hidden=True),
+            Case("seq_len=1, d_model=8 (position 0 only)", lambda: (1, 8), hidden=True),
+            Case("seq_len=10, d_model=64", lambda: (10, 64), hidden=True),
         ),
     ),
 )

@@ -135,6 +135,29 @@ def _compare_greedy(got, expected):
     return None
 
 
+# ---------------------------------------------------------------- 6.5 bridging a bidirectional encoder
+
+
+def reference_bridge_directions(final: torch.Tensor, num_layers: int) -> torch.Tensor:
+    """``h_n`` of a bidirectional ``nn.LSTM``, ``(num_layers * 2, batch, H)`` with the direction
+    varying fastest, as ``(num_layers, batch, 2H)``: each layer's forward state, then its backward."""
+    _, batch, hiddens = final.shape
+    return final.view(num_layers, 2, batch, hiddens).transpose(1, 2).reshape(num_layers, batch, 2 * hiddens)
+
+
+def _arange(*shape: int) -> torch.Tensor:
+    return torch.arange(float(torch.Size(shape).numel())).reshape(shape)
+
+
+def bidirectional_final_state(num_layers: int, batch: int, hiddens: int, seed: int) -> torch.Tensor:
+    """``h_n`` of a real seeded ``nn.LSTM(bidirectional=True)`` run over random inputs."""
+    torch.manual_seed(seed)
+    lstm = torch.nn.LSTM(4, hiddens, num_layers, batch_first=True, bidirectional=True)
+    with torch.no_grad():
+        _, (h, _) = lstm(torch.randn(batch, 5, 4))
+    return h
+
+
 register(
     Exercise(
         id="6.1",
@@ -253,6 +276,38 @@ register(
             Case("5 sentences, max_len=10, one row stops after 1 token",
                  lambda: (4, [5, 3, 4, 6, 2], 10, 0.0), hidden=True),
             Case("2 sentences, max_len=1", lambda: (1, [3, 2], 1, -1.0), hidden=True),
+        ),
+    ),
+    Exercise(
+        id="6.5",
+        title="bridge a bidirectional encoder to the decoder",
+        points=3,
+        target="bridge_directions",
+        reference=reference_bridge_directions,
+        compare=expect("your bridged state"),
+        hints=(
+            "the first axis of a bidirectional LSTM's final state holds layers and directions "
+            "together, and nn.LSTM's documentation says which of the two varies fastest (the "
+            "hidden cases have 2 and 3 layers). Every layer's forward and backward states go "
+            "side by side along the features, forward first; rows of different sentences must "
+            "never mix.",
+            "separate the first axis into (num_layers, 2 directions); then the direction axis "
+            "must sit just before the features, so swap it with the batch axis, and merge "
+            "directions and features into one axis of 2H. A single reshape of the original "
+            "tensor to the final shape mixes the batch rows.",
+            "the h_n entry of torch.nn.LSTM's documentation; utils/seq2seq/encoder.py does the "
+            "same for the library's bidirectional encoder before projecting to H.",
+        ),
+        cases=(
+            Case("final = arange of shape (2, 2, 3) (1 layer, batch 2, H 3), num_layers=1",
+                 lambda: (_arange(2, 2, 3), 1)),
+            Case("h_n of nn.LSTM(4, 5, num_layers=1, bidirectional=True), batch 3",
+                 lambda: (bidirectional_final_state(1, 3, 5, seed=1), 1)),
+            Case("final = arange of shape (4, 2, 3), num_layers=2",
+                 lambda: (_arange(4, 2, 3), 2), hidden=True),
+            Case("h_n of a 3-layer bidirectional nn.LSTM, batch 2, H 4",
+                 lambda: (bidirectional_final_state(3, 2, 4, seed=2), 3), hidden=True),
+            Case("batch 1, 2 layers, H 6", lambda: (bidirectional_final_state(2, 1, 6, seed=3), 2), hidden=True),
         ),
     ),
 )

@@ -6,14 +6,22 @@ import torch
 
 from utils.checks.compare import compare_values
 from utils.checks.core import Case, Exercise, register
-from utils.seq2seq import BahdanauDecoder, LuongDecoder, Memory, length_normalizer
+from utils.seq2seq import (
+    BahdanauDecoder,
+    LuongDecoder,
+    Memory,
+    ModelConfig,
+    beam_search,
+    build_model,
+    length_normalizer,
+)
 
 
 def _randn(*shape: int, seed: int) -> torch.Tensor:
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
-# ---------------------------------------------------------------- 7.1 one Bahdanau step
+# ---------------------------------------------------------------- 7.3 one Bahdanau step
 
 
 def _bahdanau_case(vocab, embed, hiddens, layers, batch, src_steps, valid_lens, seed):
@@ -57,7 +65,7 @@ def _compare_step(got, expected):
     return None
 
 
-# ---------------------------------------------------------------- 7.2 Luong's attentional hidden state
+# ---------------------------------------------------------------- 7.4 Luong's attentional hidden state
 
 
 def reference_luong_attentional_hidden(decoder_outputs, encoder_outputs, src_valid_lens, W_a, W_c):
@@ -79,7 +87,7 @@ def _luong_case(batch, tgt_steps, src_steps, hiddens, valid_lens, seed):
             _randn(hiddens, 2 * hiddens, seed=seed + 3) / (2 * hiddens) ** 0.5)
 
 
-# ---------------------------------------------------------------- 7.3 length-normalised beam scores
+# ---------------------------------------------------------------- 7.2 length-normalised beam scores
 
 
 def reference_normalized_scores(log_probs, lengths, alpha):
@@ -92,7 +100,7 @@ def _beam_case(log_probs, lengths, alpha):
     return torch.tensor(log_probs, dtype=torch.float64), torch.tensor(lengths), alpha
 
 
-# ---------------------------------------------------------------- 7.4 alignments from attention weights
+# ---------------------------------------------------------------- 7.1 alignments from attention weights
 
 
 def reference_alignment(weights, source_tokens, target_tokens):
@@ -111,9 +119,126 @@ def _alignment_case(source, target, seed, peaks=None):
     return weights, source, target
 
 
+# ---------------------------------------------------------------- 7.5 one step of beam search
+
+BOS, EOS = 1, 2  # the ids of utils.data.Vocab
+
+
+def reference_beam_step(scores, log_probs, state):
+    """One step of beam search: the ``K`` best of each sentence's ``K * V`` extensions, best first.
+
+    ``scores (batch, K)`` running log-probabilities, ``log_probs (batch * K, V)`` of the next token
+    from every beam row, ``state`` ``(h, c)`` each ``(layers, batch * K, H)``. Returns
+    ``(new_scores (batch, K), tokens (batch, K), parents (batch, K), reordered state)``.
+    """
+    batch, beams = scores.shape
+    vocab = log_probs.shape[-1]
+    candidates = (scores.unsqueeze(-1) + log_probs.view(batch, beams, vocab)).view(batch, beams * vocab)
+    top_scores, top_index = candidates.topk(beams, dim=1)  # (batch, K), best first
+    parents, tokens = top_index // vocab, top_index % vocab
+    rows = (torch.arange(batch, device=scores.device).unsqueeze(1) * beams + parents).flatten()
+    h, c = state
+    return top_scores, tokens, parents, (h.index_select(1, rows), c.index_select(1, rows))
+
+
+def _beam_step_case(batch, beams, vocab, layers, hiddens, seed, first_step=False):
+    generator = torch.Generator().manual_seed(seed)
+    if first_step:  # only beam 0 is live: the others must not yield K copies of one token
+        scores = torch.full((batch, beams), float("-inf"), dtype=torch.float64)
+        scores[:, 0] = 0.0
+    else:
+        scores = -torch.rand(batch, beams, generator=generator, dtype=torch.float64).mul(5).sort(-1).values.flip(-1)
+    log_probs = torch.randn(batch * beams, vocab, generator=generator, dtype=torch.float64).mul(2).log_softmax(-1)
+    state = (torch.randn(layers, batch * beams, hiddens, generator=generator),
+             torch.randn(layers, batch * beams, hiddens, generator=generator))
+    return "step", scores, log_probs, state
+
+
+def _toy_translator(seed):
+    """A small untrained Luong model whose weights are scaled up (so the choices depend on the
+    input) and that never writes <eos>, so every beam lives until ``max_len``."""
+    torch.manual_seed(seed)
+    model = build_model(ModelConfig("luong", embed_size=8, num_hiddens=16, num_layers=1, dropout=0.0), 12, 10)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.mul_(3.0)
+        model.decoder.output.bias[EOS] -= 1e4
+    return model.eval()
+
+
+def _toy_sources(seed, valid_lens):
+    generator = torch.Generator().manual_seed(seed + 100)
+    src = torch.randint(4, 12, (len(valid_lens), max(valid_lens)), generator=generator)
+    valid = torch.tensor(valid_lens)
+    return src.masked_fill(torch.arange(src.shape[1]) >= valid[:, None], 0), valid
+
+
+def beam_decode_with(step, model, src, src_valid_lens, beam_size, max_len):
+    """Beam search written around ``step`` (an answer to 7.5) for a model that never writes <eos>:
+    the best of the ``beam_size`` hypotheses after ``max_len`` steps, one list of ids per sentence.
+    For such a model ``utils.seq2seq.beam_search`` returns the same (its length normalisation
+    divides every hypothesis by the same number)."""
+    batch = src.shape[0]
+    memory = model.encode(src, src_valid_lens)
+    memory = memory.index_select(torch.arange(batch).repeat_interleave(beam_size))
+    state = model.decoder.init_state(memory)
+    scores = torch.full((batch, beam_size), float("-inf"), dtype=torch.float64)
+    scores[:, 0] = 0.0
+    tokens = torch.full((batch * beam_size,), BOS, dtype=torch.long)
+    history = torch.zeros((batch, beam_size, 0), dtype=torch.long)
+    for _ in range(max_len):
+        logits, state, _ = model.decoder.step(tokens, state, memory)
+        scores, new_tokens, parents, state = step(scores, logits.double().log_softmax(-1), state)
+        history = torch.cat([history.gather(1, parents.unsqueeze(-1).expand(-1, -1, history.shape[-1])),
+                             new_tokens.unsqueeze(-1)], -1)
+        tokens = new_tokens.flatten()
+    best = scores.argmax(1)
+    return [history[row, int(best[row])].tolist() for row in range(batch)]
+
+
+def library_beam_search(seed, valid_lens, beam_size, max_len):
+    """What ``utils.seq2seq.beam_search`` returns on a ``decode`` case (the tests compare it)."""
+    model = _toy_translator(seed)
+    src, valid = _toy_sources(seed, valid_lens)
+    with torch.no_grad():
+        return beam_search(model, src, valid, bos=BOS, eos=EOS, max_len=max_len, beam_size=beam_size)[0]
+
+
+def call_beam_step(answer, args):
+    if args[0] == "step":
+        return answer(*args[1:])
+    _, seed, valid_lens, beam_size, max_len = args
+    model = _toy_translator(seed)
+    src, valid = _toy_sources(seed, valid_lens)
+    with torch.no_grad():
+        return beam_decode_with(answer, model, src, valid, beam_size, max_len)
+
+
+def _compare_beam_step(got, expected):
+    if isinstance(expected, list):  # a whole beam search built on the answer
+        for row, (got_ids, expected_ids) in enumerate(zip(got, expected, strict=True)):
+            if got_ids != expected_ids:
+                return (f"beam search built on your step decodes sentence {row} to {got_ids}; "
+                        f"utils.seq2seq.beam_search gives {expected_ids}")
+        return None
+    if not isinstance(got, (tuple, list)) or len(got) != 4 or not isinstance(got[3], (tuple, list)) \
+            or len(got[3]) != 2:
+        return "return (new_scores, tokens, parents, (h, c))"
+    names = ("new scores", "tokens", "parent beams")
+    for name, got_item, expected_item in zip(names, got[:3], expected[:3], strict=True):
+        problem = compare_values(got_item, expected_item, what=f"your {name}")
+        if problem:
+            return problem
+    for name, got_item, expected_item in zip(("h", "c"), got[3], expected[3], strict=True):
+        problem = compare_values(got_item, expected_item, what=f"your reordered {name}")
+        if problem:
+            return problem
+    return None
+
+
 register(
     Exercise(
-        id="7.1",
+        id="7.3",
         title="one step of the Bahdanau decoder",
         points=3,
         target="bahdanau_step",
@@ -143,7 +268,7 @@ register(
         ),
     ),
     Exercise(
-        id="7.2",
+        id="7.4",
         title="Luong's attentional hidden state tanh(W_c [c; h])",
         points=3,
         target="luong_attentional_hidden",
@@ -173,7 +298,7 @@ register(
         ),
     ),
     Exercise(
-        id="7.3",
+        id="7.2",
         title="length-normalised beam scores",
         points=2,
         target="normalized_scores",
@@ -196,7 +321,7 @@ register(
         ),
     ),
     Exercise(
-        id="7.4",
+        id="7.1",
         title="word alignments from attention weights",
         points=2,
         target="alignment",
@@ -219,6 +344,40 @@ register(
                                                              peaks=[0]), hidden=True),
             Case("random weights, 6 x 5", lambda: _alignment_case("i see the small cat", "je vois le petit chat .",
                                                                   seed=4), hidden=True),
+        ),
+    ),
+    Exercise(
+        id="7.5",
+        title="one step of beam search",
+        points=4,
+        target="beam_step",
+        reference=reference_beam_step,
+        call=call_beam_step,
+        compare=_compare_beam_step,
+        hints=(
+            "every (beam, token) pair of a sentence is a candidate, scored by its beam's running "
+            "score plus the token's log-probability. The K best of the sentence's K × V candidates"
+            " survive, best first, whichever beams they come from, and each survivor continues "
+            "from its parent beam's LSTM state: a row of the same sentence in the (layers, "
+            "batch · K, H) state.",
+            "view the log-probabilities as (batch, K, V), add the scores with a trailing axis, "
+            "flatten the last two axes and take the top K per sentence. A flat index splits into "
+            "the parent beam (integer division by V) and the token (the remainder). The state rows"
+            " to keep are sentence · K + parent, flattened; select them along the state's batch "
+            "axis, axis 1.",
+            "section 7 of this chapter describes beam search; utils.seq2seq.beam_search does the "
+            "same step (with <eos> handling) inside its loop.",
+        ),
+        cases=(
+            Case("batch 1, K=2 beams, vocabulary 5", lambda: _beam_step_case(1, 2, 5, 1, 3, seed=1)),
+            Case("batch 2, K=3, vocabulary 6 (state rows of sentence 1 are 3, 4, 5)",
+                 lambda: _beam_step_case(2, 3, 6, 1, 4, seed=2)),
+            Case("the first step: only beam 0 is live (the others score -inf)",
+                 lambda: _beam_step_case(2, 3, 7, 1, 4, seed=3, first_step=True), hidden=True),
+            Case("batch 3, K=4, vocabulary 10, 2 layers", lambda: _beam_step_case(3, 4, 10, 2, 5, seed=4),
+                 hidden=True),
+            Case("a whole beam search (K=3, 6 steps, 3 sentences) built on your step, against "
+                 "utils.seq2seq.beam_search", lambda: ("decode", 5, [4, 2, 5], 3, 6), hidden=True),
         ),
     ),
 )
