@@ -447,10 +447,20 @@ def time_to_quality(args) -> int:
         Path(args.json).write_text(json.dumps({
             "mode": "time-to-quality", "budget_minutes": args.time_to_quality, "header": header, "rows": rows,
             "examples": examples, "calibration": plan,
-            "data": {**dataclasses.asdict(spec), "sizes": {k: len(v) for k, v in data.pairs.items()}},
-            "device": name, "threads": torch.get_num_threads(), "args": vars(args),
+            "data": {**dataclasses.asdict(spec), "path": file_name(spec.path),
+                     "sizes": {k: len(v) for k, v in data.pairs.items()}},
+            "device": name, "threads": torch.get_num_threads(), "args": recorded_args(args),
         }, indent=2) + "\n")
     return 0
+
+
+def file_name(path: str | None) -> str | None:
+    """A data file as results record it: its name only (no machine's folders in committed files)."""
+    return None if path is None else Path(path).name
+
+
+def recorded_args(args: argparse.Namespace) -> dict:
+    return {**vars(args), "data": file_name(args.data)}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -553,7 +563,7 @@ def main(argv=None) -> int:
           f"warm-up), {device.type} ({name}{threads})")
     print(format_table(rows, ratio))
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "ratio": ratio, "args": vars(args),
+        Path(args.json).write_text(json.dumps({"rows": rows, "ratio": ratio, "args": recorded_args(args),
                                                "device": name}, indent=2) + "\n")
     return 0
 

@@ -137,3 +137,11 @@ def test_d2l_decode_split_keeps_the_split_order(bench):
         alone = bench.d2l_greedy_decode(model, batch.src, batch.src_valid_lens, bos=data.tgt_vocab.bos,
                                         eos=data.tgt_vocab.eos, max_len=2 * int(batch.src_valid_lens[0]) + 5)
         assert decoded[i] == alone[0]
+
+
+def test_results_record_the_data_file_by_name_only(bench):
+    import argparse
+
+    recorded = bench.recorded_args(argparse.Namespace(data="/home/someone/corpora/fra.txt", threads=2))
+    assert recorded == {"data": "fra.txt", "threads": 2}
+    assert bench.file_name(None) is None
