@@ -9,12 +9,8 @@ from torch import nn
 
 from utils.attention.dot_product import DotProductAttention
 from utils.attention.masking import masked_softmax
-from utils.checks.compare import expect, expect_attention
+from utils.checks.compare import expect, expect_attention, seeded_randn, set_linear_weight
 from utils.checks.core import Case, Exercise, register
-
-
-def _randn(*shape: int, seed: int, scale: float = 1.0) -> torch.Tensor:
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed)) * scale
 
 
 def reference_nadaraya_watson(x_query: torch.Tensor, x_train: torch.Tensor, y_train: torch.Tensor,
@@ -57,28 +53,21 @@ def call_general_attention(answer, args):
     """Build the learner's class, give it the reference's ``W``, run it: (output, weights)."""
     query_size, key_size, dropout, seed, queries, keys, values, valid_lens = args
     module = answer(query_size, key_size, dropout)
-    layer = getattr(module, "W", None)
-    if layer is None or not hasattr(layer, "weight"):
-        raise AttributeError("your module needs a layer self.W (nn.Linear without bias)")
-    expected = (query_size, key_size)
-    if tuple(layer.weight.shape) != expected:
-        raise ValueError(f"self.W.weight has shape {tuple(layer.weight.shape)}; expected {expected} "
-                         f"(nn.Linear(key_size, query_size) maps a key into the query space)")
-    with torch.no_grad():
-        layer.weight.copy_(_randn(*expected, seed=seed) / math.sqrt(key_size))
+    set_linear_weight(module, "W", seeded_randn(query_size, key_size, seed=seed) / math.sqrt(key_size),
+                      why="nn.Linear(key_size, query_size) maps a key into the query space")
     module.eval()
     output = module(queries, keys, values, valid_lens)
     return output, getattr(module, "attention_weights", None)
 
 
 def _general_case(batch, queries, keys, query_size, key_size, v, seed, valid_lens, dropout=0.0):
-    return (query_size, key_size, dropout, seed, _randn(batch, queries, query_size, seed=seed + 1),
-            _randn(batch, keys, key_size, seed=seed + 2), _randn(batch, keys, v, seed=seed + 3), valid_lens)
+    return (query_size, key_size, dropout, seed, seeded_randn(batch, queries, query_size, seed=seed + 1),
+            seeded_randn(batch, keys, key_size, seed=seed + 2), seeded_randn(batch, keys, v, seed=seed + 3), valid_lens)
 
 
 def _qkv(batch: int, queries: int, keys: int, d: int, v: int, seed: int):
-    return (_randn(batch, queries, d, seed=seed), _randn(batch, keys, d, seed=seed + 1),
-            _randn(batch, keys, v, seed=seed + 2))
+    return (seeded_randn(batch, queries, d, seed=seed), seeded_randn(batch, keys, d, seed=seed + 1),
+            seeded_randn(batch, keys, v, seed=seed + 2))
 
 
 register(
@@ -103,12 +92,12 @@ register(
             Case("x_query=tensor([0., 1.]), x_train=tensor([0., 1., 2.]), y_train=tensor([1., 2., 3.])",
                  lambda: (torch.tensor([0.0, 1.0]), torch.tensor([0.0, 1.0, 2.0]), torch.tensor([1.0, 2.0, 3.0]))),
             Case("5 queries, 8 training points, bandwidth=0.5",
-                 lambda: (torch.linspace(0, 5, 5), _randn(8, seed=11).abs() * 3, _randn(8, seed=12), 0.5)),
+                 lambda: (torch.linspace(0, 5, 5), seeded_randn(8, seed=11).abs() * 3, seeded_randn(8, seed=12), 0.5)),
             Case("bandwidth=3.0 (a wide kernel: close to the mean of y_train)",
-                 lambda: (torch.linspace(0, 5, 4), torch.linspace(0, 5, 10), _randn(10, seed=13), 3.0),
+                 lambda: (torch.linspace(0, 5, 4), torch.linspace(0, 5, 10), seeded_randn(10, seed=13), 3.0),
                  hidden=True),
             Case("bandwidth=0.05 with queries far from every training point (softmax must stay stable)",
-                 lambda: (torch.tensor([10.0, -7.0]), torch.linspace(0, 5, 6), _randn(6, seed=14), 0.05),
+                 lambda: (torch.tensor([10.0, -7.0]), torch.linspace(0, 5, 6), seeded_randn(6, seed=14), 0.05),
                  hidden=True),
         ),
     ),
@@ -165,10 +154,10 @@ register(
         ),
         cases=(
             Case("uniform weights over 4 keys (entropy log 4)", lambda: (torch.full((1, 2, 4), 0.25),)),
-            Case("softmax of random scores (2, 3, 5)", lambda: (torch.softmax(_randn(2, 3, 5, seed=40), -1),)),
+            Case("softmax of random scores (2, 3, 5)", lambda: (torch.softmax(seeded_randn(2, 3, 5, seed=40), -1),)),
             Case("one-hot weights (entropy 0)", lambda: (torch.eye(4)[None],), hidden=True),
             Case("masked weights with zeros and a fully masked row",
-                 lambda: (masked_softmax(_randn(2, 3, 5, seed=41), torch.tensor([[0, 2, 5], [1, 3, 4]])),),
+                 lambda: (masked_softmax(seeded_randn(2, 3, 5, seed=41), torch.tensor([[0, 2, 5], [1, 3, 4]])),),
                  hidden=True),
         ),
     ),

@@ -9,12 +9,8 @@ from torch.overrides import TorchFunctionMode
 
 from utils.attention.additive import AdditiveAttention
 from utils.attention.masking import masked_softmax
-from utils.checks.compare import compare_values, expect_attention
+from utils.checks.compare import compare_values, expect_attention, seeded_randn, set_linear_weight
 from utils.checks.core import Case, Exercise, register
-
-
-def _randn(*shape: int, seed: int) -> torch.Tensor:
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
 def reference_additive_scores(queries, keys, W_q, W_k, w_v):
@@ -33,16 +29,8 @@ def call_attention_class(answer, args):
     sizes, seed, queries, keys, values, valid_lens = args
     module = answer(*sizes, 0.0)
     source = _attention(*sizes[:3], seed=seed)
-    with torch.no_grad():
-        for name in ("W_q", "W_k", "w_v"):
-            layer = getattr(module, name, None)
-            expected = getattr(source, name).weight
-            if layer is None or not hasattr(layer, "weight"):
-                raise AttributeError(f"your module needs a layer self.{name} (nn.Linear without bias)")
-            if tuple(layer.weight.shape) != tuple(expected.shape):
-                raise ValueError(f"self.{name}.weight has shape {tuple(layer.weight.shape)}; "
-                                 f"expected {tuple(expected.shape)}")
-            layer.weight.copy_(expected)
+    for name in ("W_q", "W_k", "w_v"):
+        set_linear_weight(module, name, getattr(source, name).weight)
     module.eval()
     output = module(queries, keys, values, valid_lens)
     return output, getattr(module, "attention_weights", None)
@@ -135,25 +123,25 @@ def _compare_distance(got, expected):
 
 
 def _distance_case(batch, queries, keys, d, v, seed, valid_lens=None, scale=1.0):
-    return (_randn(batch, queries, d, seed=seed) * scale, _randn(batch, keys, d, seed=seed + 1) * scale,
-            _randn(batch, keys, v, seed=seed + 2), valid_lens)
+    return (seeded_randn(batch, queries, d, seed=seed) * scale, seeded_randn(batch, keys, d, seed=seed + 1) * scale,
+            seeded_randn(batch, keys, v, seed=seed + 2), valid_lens)
 
 
 def _scores_case(batch, queries, keys, query_size, key_size, hiddens, seed):
-    return (_randn(batch, queries, query_size, seed=seed), _randn(batch, keys, key_size, seed=seed + 1),
-            _randn(hiddens, query_size, seed=seed + 2), _randn(hiddens, key_size, seed=seed + 3),
-            _randn(hiddens, seed=seed + 4))
+    return (seeded_randn(batch, queries, query_size, seed=seed), seeded_randn(batch, keys, key_size, seed=seed + 1),
+            seeded_randn(hiddens, query_size, seed=seed + 2), seeded_randn(hiddens, key_size, seed=seed + 3),
+            seeded_randn(hiddens, seed=seed + 4))
 
 
 def _class_case(sizes, batch, queries, keys, v, seed, valid_lens):
     key_size, query_size, _ = sizes
-    return (sizes, seed, _randn(batch, queries, query_size, seed=seed),
-            _randn(batch, keys, key_size, seed=seed + 1), _randn(batch, keys, v, seed=seed + 2), valid_lens)
+    return (sizes, seed, seeded_randn(batch, queries, query_size, seed=seed),
+            seeded_randn(batch, keys, key_size, seed=seed + 1), seeded_randn(batch, keys, v, seed=seed + 2), valid_lens)
 
 
 def _chunk_case(batch, queries, keys, sizes, seed, chunk_size):
     key_size, query_size, _ = sizes
-    return (_randn(batch, queries, query_size, seed=seed), _randn(batch, keys, key_size, seed=seed + 1),
+    return (seeded_randn(batch, queries, query_size, seed=seed), seeded_randn(batch, keys, key_size, seed=seed + 1),
             sizes, seed, chunk_size)
 
 

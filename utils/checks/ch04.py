@@ -7,7 +7,7 @@ from torch import nn
 
 from utils.attention.masking import length_mask, masked_softmax
 from utils.attention.pooling import AttentionPooling
-from utils.checks.compare import compare_values, expect
+from utils.checks.compare import compare_values, expect, set_linear_weight
 from utils.checks.core import Case, Exercise, register
 from utils.classifiers import last_valid_state, mean_over_valid
 
@@ -79,15 +79,9 @@ def _structured_with_shared_weights(answer, args):
     torch.manual_seed(0)
     reference = ReferenceStructuredSelfAttention(num_hiddens, num_energy_hiddens, num_heads)
     layer = answer(num_hiddens, num_energy_hiddens, num_heads)
+    for name in ("W_s1", "W_s2"):
+        set_linear_weight(layer, name, getattr(reference, name).weight)
     with torch.no_grad():
-        for name in ("W_s1", "W_s2"):
-            mine, expected = getattr(layer, name, None), getattr(reference, name).weight
-            if mine is None or not hasattr(mine, "weight"):
-                raise AttributeError(f"your layer needs a sub-layer self.{name} (nn.Linear without bias)")
-            if tuple(mine.weight.shape) != tuple(expected.shape):
-                raise ValueError(f"self.{name}.weight has shape {tuple(mine.weight.shape)}; expected "
-                                 f"{tuple(expected.shape)}")
-            mine.weight.copy_(expected)
         result = layer(outputs, valid_lens)
     return tuple(result) if isinstance(result, (tuple, list)) else result
 

@@ -6,12 +6,8 @@ import torch
 
 from utils.attention.gated import gated_mix
 from utils.attention.multihead import MultiHeadAttention, causal_mask, merge_heads, split_heads
-from utils.checks.compare import compare_values, expect
+from utils.checks.compare import compare_values, expect, seeded_randn
 from utils.checks.core import Case, Exercise, register
-
-
-def _randn(*shape: int, seed: int) -> torch.Tensor:
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
 def _arange(*shape: int) -> torch.Tensor:
@@ -91,11 +87,11 @@ register(
         ),
         cases=(
             Case("x = arange of shape (1, 3, 4), num_heads=2", lambda: (_arange(1, 3, 4), 2)),
-            Case("x of shape (2, 5, 6), num_heads=3", lambda: (_randn(2, 5, 6, seed=1), 3)),
+            Case("x of shape (2, 5, 6), num_heads=3", lambda: (seeded_randn(2, 5, 6, seed=1), 3)),
             Case("x = arange of shape (2, 4, 8), num_heads=4", lambda: (_arange(2, 4, 8), 4), hidden=True),
-            Case("x of shape (3, 2, 6), num_heads=1 (one head)", lambda: (_randn(3, 2, 6, seed=2), 1),
+            Case("x of shape (3, 2, 6), num_heads=1 (one head)", lambda: (seeded_randn(3, 2, 6, seed=2), 1),
                  hidden=True),
-            Case("x of shape (1, 6, 6), num_heads=6 (head_dim 1)", lambda: (_randn(1, 6, 6, seed=3), 6),
+            Case("x of shape (1, 6, 6), num_heads=6 (head_dim 1)", lambda: (seeded_randn(1, 6, 6, seed=3), 6),
                  hidden=True),
         ),
     ),
@@ -117,10 +113,10 @@ register(
         ),
         cases=(
             Case("x = arange of shape (1, 2, 3, 2) (batch, heads, seq, head_dim)", lambda: (_arange(1, 2, 3, 2),)),
-            Case("x of shape (2, 3, 4, 5)", lambda: (_randn(2, 3, 4, 5, seed=4),)),
+            Case("x of shape (2, 3, 4, 5)", lambda: (seeded_randn(2, 3, 4, 5, seed=4),)),
             Case("x = split_heads(arange (2, 4, 6), 3): the round trip", lambda: (split_heads(_arange(2, 4, 6), 3),),
                  hidden=True),
-            Case("x of shape (3, 1, 2, 4) (one head)", lambda: (_randn(3, 1, 2, 4, seed=5),), hidden=True),
+            Case("x of shape (3, 1, 2, 4) (one head)", lambda: (seeded_randn(3, 1, 2, 4, seed=5),), hidden=True),
         ),
     ),
     Exercise(
@@ -165,14 +161,14 @@ register(
         ),
         cases=(
             Case("x, attended, gate_logits of shape (1, 2, 3)",
-                 lambda: (_randn(1, 2, 3, seed=6), _randn(1, 2, 3, seed=7), _randn(1, 2, 3, seed=8))),
+                 lambda: (seeded_randn(1, 2, 3, seed=6), seeded_randn(1, 2, 3, seed=7), seeded_randn(1, 2, 3, seed=8))),
             Case("gate_logits all 0 (g = 0.5: the average), shape (2, 3, 4)",
-                 lambda: (_randn(2, 3, 4, seed=9), _randn(2, 3, 4, seed=10), torch.zeros(2, 3, 4))),
+                 lambda: (seeded_randn(2, 3, 4, seed=9), seeded_randn(2, 3, 4, seed=10), torch.zeros(2, 3, 4))),
             Case("gate_logits of -50 and +50 (closed and open gates)",
-                 lambda: (_randn(1, 2, 2, seed=11), _randn(1, 2, 2, seed=12),
+                 lambda: (seeded_randn(1, 2, 2, seed=11), seeded_randn(1, 2, 2, seed=12),
                           torch.tensor([[[-50.0, 50.0], [50.0, -50.0]]])), hidden=True),
             Case("shape (3, 4, 5) with large logits",
-                 lambda: (_randn(3, 4, 5, seed=13), _randn(3, 4, 5, seed=14), 10 * _randn(3, 4, 5, seed=15)),
+                 lambda: (seeded_randn(3, 4, 5, seed=13), seeded_randn(3, 4, 5, seed=14), 10 * seeded_randn(3, 4, 5, seed=15)),
                  hidden=True),
         ),
     ),

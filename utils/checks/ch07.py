@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from utils.checks.compare import compare_values
+from utils.checks.compare import compare_values, seeded_randn
 from utils.checks.core import Case, Exercise, register
 from utils.seq2seq import (
     BahdanauDecoder,
@@ -15,11 +15,6 @@ from utils.seq2seq import (
     build_model,
     length_normalizer,
 )
-
-
-def _randn(*shape: int, seed: int) -> torch.Tensor:
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
-
 
 # ---------------------------------------------------------------- 7.3 one Bahdanau step
 
@@ -37,8 +32,8 @@ def _bahdanau_inputs(sizes, tokens, valid_lens):
     decoder = BahdanauDecoder(vocab, embed, hiddens, layers, dropout=0.0).eval()
     batch, src_steps = tokens.shape[0], int(valid_lens.max())
     keep = torch.arange(src_steps) < valid_lens[:, None]  # encoder outputs are zero on padding
-    outputs = _randn(batch, src_steps, hiddens, seed=seed + 1) * keep[..., None]
-    state = (_randn(layers, batch, hiddens, seed=seed + 2), _randn(layers, batch, hiddens, seed=seed + 3))
+    outputs = seeded_randn(batch, src_steps, hiddens, seed=seed + 1) * keep[..., None]
+    state = (seeded_randn(layers, batch, hiddens, seed=seed + 2), seeded_randn(layers, batch, hiddens, seed=seed + 3))
     memory = Memory(outputs, state, valid_lens)
     return decoder, memory
 
@@ -81,10 +76,10 @@ def reference_luong_attentional_hidden(decoder_outputs, encoder_outputs, src_val
 
 def _luong_case(batch, tgt_steps, src_steps, hiddens, valid_lens, seed):
     keep = torch.arange(src_steps) < torch.tensor(valid_lens)[:, None]
-    encoder_outputs = _randn(batch, src_steps, hiddens, seed=seed + 1) * keep[..., None]
-    return (_randn(batch, tgt_steps, hiddens, seed=seed), encoder_outputs, torch.tensor(valid_lens),
-            _randn(hiddens, hiddens, seed=seed + 2) / hiddens ** 0.5,
-            _randn(hiddens, 2 * hiddens, seed=seed + 3) / (2 * hiddens) ** 0.5)
+    encoder_outputs = seeded_randn(batch, src_steps, hiddens, seed=seed + 1) * keep[..., None]
+    return (seeded_randn(batch, tgt_steps, hiddens, seed=seed), encoder_outputs, torch.tensor(valid_lens),
+            seeded_randn(hiddens, hiddens, seed=seed + 2) / hiddens ** 0.5,
+            seeded_randn(hiddens, 2 * hiddens, seed=seed + 3) / (2 * hiddens) ** 0.5)
 
 
 # ---------------------------------------------------------------- 7.2 length-normalised beam scores
@@ -111,7 +106,7 @@ def reference_alignment(weights, source_tokens, target_tokens):
 
 def _alignment_case(source, target, seed, peaks=None):
     source, target = source.split(), target.split()
-    weights = torch.softmax(_randn(len(target), len(source), seed=seed), -1)
+    weights = torch.softmax(seeded_randn(len(target), len(source), seed=seed), -1)
     if peaks is not None:  # make row i peak at source position peaks[i]
         weights = weights * 0.2
         for row, column in enumerate(peaks):

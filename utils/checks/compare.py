@@ -129,3 +129,26 @@ def find_mutation(before: Any, after: Any, where: str = "argument") -> str:
             if changed:
                 return changed
     return ""
+
+
+def seeded_randn(*shape: int, seed: int, scale: float = 1.0) -> torch.Tensor:
+    """``torch.randn(*shape) * scale`` from its own generator: a case's inputs never depend on the
+    global random state (or on the cases run before it)."""
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed)) * scale
+
+
+def set_linear_weight(module, name: str, weight: torch.Tensor, why: str = "") -> None:
+    """Give the learner's ``module.<name>`` (an ``nn.Linear`` without bias) the weight ``weight``,
+    so that their layer and the reference compute with the same numbers.
+
+    Raises a one-line ``AttributeError``/``ValueError`` (shown as the case's problem) when the
+    sub-layer is missing or has another shape; ``why`` is added to the shape message.
+    """
+    layer = getattr(module, name, None)
+    if layer is None or not hasattr(layer, "weight"):
+        raise AttributeError(f"your module needs a sub-layer self.{name} (nn.Linear without bias)")
+    if tuple(layer.weight.shape) != tuple(weight.shape):
+        raise ValueError(f"self.{name}.weight has shape {tuple(layer.weight.shape)}; expected "
+                         f"{tuple(weight.shape)}" + (f" ({why})" if why else ""))
+    with torch.no_grad():
+        layer.weight.copy_(weight)
