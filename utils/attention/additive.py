@@ -54,6 +54,6 @@ class AdditiveAttention(nn.Module):
         check_queries_keys_values(queries, keys, values, query_size=self.query_size,
                                   key_size=self.key_size)
         scores = self.scores(queries, keys)
-        self.attention_weights = masked_softmax(scores, valid_lens)
-        keep = keep_from_lengths(scores.shape, valid_lens, scores.device)  # padded values may hold NaN
+        keep = keep_from_lengths(scores.shape, valid_lens, scores.device)  # built once, used twice
+        self.attention_weights = masked_softmax(scores, keep=keep)
         return self.dropout(self.attention_weights) @ zero_unseen_keys(values, keep)  # (batch, ..., queries, v)

@@ -87,6 +87,6 @@ class DotProductAttention(nn.Module):
             dropout_p = self.dropout.p if self.training else 0.0
             return sdpa_with_valid_lens(queries, keys, values, valid_lens, dropout_p=dropout_p)
         scores = scores_in_float32(queries, keys)  # (batch, ..., queries, keys)
-        self.attention_weights = masked_softmax(scores, valid_lens).to(queries.dtype)
-        keep = keep_from_lengths(scores.shape, valid_lens, scores.device)
+        keep = keep_from_lengths(scores.shape, valid_lens, scores.device)  # built once, used twice
+        self.attention_weights = masked_softmax(scores, keep=keep).to(queries.dtype)
         return self.dropout(self.attention_weights) @ zero_unseen_keys(values, keep)  # (batch, ..., queries, v)

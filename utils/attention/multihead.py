@@ -119,11 +119,12 @@ class MultiHeadAttention(nn.Module):
         only_causal = is_causal and key_padding_mask is None and attn_mask is None and valid_lens is None
         keep, bias = self._build_masks(batch, num_queries, num_keys, query.device, q.dtype,
                                        key_padding_mask, attn_mask, is_causal)
-        if bias is not None and bool((bias == float("-inf")).any()):
-            # -inf in a float mask (or -1e9 in float16, which is -inf) forbids the key: as a bool
-            # mask, so that a row it forbids entirely gives zeros on both paths, never NaN
+        if bias is not None:
+            # -inf in a float mask (or -1e9 in float16, which is -inf) forbids the key: move it into
+            # the bool mask, so a row it forbids entirely gives zeros on both paths, never NaN
             allowed = bias > float("-inf")
             keep = allowed if keep is None else keep & allowed
+            bias = bias.masked_fill(~allowed, 0.0)
         if keep is not None and valid_lens is not None:
             # one bool mask for everything, so a row that two masks empty together is caught
             keep, valid_lens, lengths = keep & length_mask(lengths, num_keys), None, None
@@ -153,7 +154,7 @@ class MultiHeadAttention(nn.Module):
         """``(batch, heads, queries, keys)`` softmax weights, via :func:`masked_softmax`."""
         scores = scores_in_float32(q, k)  # float16 products of large vectors would overflow
         if bias is not None:
-            scores = scores + bias.masked_fill(bias == float("-inf"), 0.0)  # -inf is in keep already
+            scores = scores + bias
         return masked_softmax(scores, valid_lens, keep=keep).to(q.dtype)
 
     def _fused(self, q, k, v, keep, bias, lengths, dropout):
@@ -166,7 +167,6 @@ class MultiHeadAttention(nn.Module):
         if bias is None:
             mask = keep  # SDPA's bool convention is the opposite of torch MHA's: True = attend
         else:
-            bias = bias.masked_fill(bias == float("-inf"), 0.0)  # -inf is in keep already
             mask = bias if keep is None else bias.masked_fill(~keep, float("-inf"))
         attended = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
         return attended if empty is None else attended.masked_fill(empty, 0.0)
