@@ -94,7 +94,7 @@ def test_mismatched_shapes_name_the_argument(shapes, message):
 
 
 def test_bad_constructor_arguments():
-    with pytest.raises(ValueError, match="num_hiddens must be a positive int; got 0"):
+    with pytest.raises(ValueError, match="num_hiddens must be an int >= 1; got 0"):
         AdditiveAttention(4, 4, 0)
     with pytest.raises(ValueError, match="dropout"):
         AdditiveAttention(4, 4, 8, dropout=-0.1)

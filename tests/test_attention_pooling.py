@@ -8,17 +8,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from utils.attention import AttentionPooling, PerStepAttention
-from utils.classifiers import SentenceClassifier, last_valid_state, mean_over_valid
-from utils.pooling_task import (
+from utils.pooling import (
     ANIMALS,
     build_and_train,
-    evaluate,
+    evaluate_classifier,
     long_threshold,
     make_task,
     make_train_test,
     train_classifier,
     weight_on_evidence,
 )
+from utils.pooling.classifiers import SentenceClassifier, last_valid_state, mean_over_valid
 
 
 def _pooling(num_hiddens=6, seed=0):
@@ -88,7 +88,7 @@ def test_without_a_mask_the_padding_takes_weight():
         (torch.randn(2, 3, 5), None, ValueError, "got shape (2, 3, 5)"),
         (torch.randn(2, 0, 6), None, ValueError, "no time steps"),
         (torch.randn(2, 3, 6), torch.tensor([[1, 2]]), ValueError, "1-D"),
-        (torch.randn(2, 3, 6), torch.tensor([1, 4]), ValueError, "<= the number of keys"),
+        (torch.randn(2, 3, 6), torch.tensor([1, 4]), ValueError, "valid_lens must be in [0, keys = 3]; got values from 1 to 4"),
         (torch.randn(2, 3, 6), torch.tensor([1.0, 2.0]), TypeError, "integers"),
     ],
 )
@@ -145,7 +145,7 @@ def test_last_valid_state_and_mean_skip_the_padding():
     torch.testing.assert_close(last_valid_state(outputs, valid_lens), torch.stack([outputs[0, 1], outputs[1, 3]]))
     torch.testing.assert_close(mean_over_valid(outputs, valid_lens),
                                torch.stack([outputs[0, :2].mean(0), outputs[1].mean(0)]))
-    with pytest.raises(ValueError, match=r"valid_lens must be in \[1, 4\]"):
+    with pytest.raises(ValueError, match=r"valid_lens must be in \[1, steps = 4\]"):
         last_valid_state(outputs, torch.tensor([0, 4]))
     with pytest.raises(ValueError, match=r"shape \(batch,\) = \(2,\)"):
         mean_over_valid(outputs, torch.tensor([1, 2, 3]))
@@ -189,7 +189,7 @@ def test_classifier_rejects_bad_input():
         SentenceClassifier(20, 8, 6, pooling="per_step")
     with pytest.raises(ValueError, match=r"ids must be an integer tensor of shape \(batch, steps\)"):
         model(torch.randn(2, 3), torch.tensor([1, 2]))
-    with pytest.raises(ValueError, match=r"valid_lens must be in \[1, 3\]"):
+    with pytest.raises(ValueError, match=r"valid_lens must be in \[1, steps = 3\]"):
         model(torch.ones(2, 3, dtype=torch.long), torch.tensor([0, 3]))
     with pytest.raises(TypeError, match="forward"):
         torch.nn.LSTM(4, 4)()  # the bug from the wild: an LSTM called with no input
@@ -282,7 +282,7 @@ def test_attention_learns_the_task_and_looks_at_the_evidence_not_the_distractors
     curve = []
     losses = train_classifier(model, train, num_updates=60, batch_size=32, lr=1e-2, every=20,
                               callback=lambda updates: curve.append(updates))
-    result = evaluate(model, test)
+    result = evaluate_classifier(model, test)
     assert curve == [20, 40, 60]
     assert sum(losses[-10:]) < sum(losses[:10])
     assert result["accuracy"] > 0.9
@@ -296,7 +296,7 @@ def test_a_recording_callback_does_not_change_the_training():
     plain, _ = build_and_train("attention", False, train, config)
     seen = []
     recorded, _ = build_and_train("attention", False, train, config,
-                                  callback=lambda updates, model: seen.append(evaluate(model, train)["accuracy"]))
+                                  callback=lambda updates, model: seen.append(evaluate_classifier(model, train)["accuracy"]))
     assert len(seen) == 3
     for name, tensor in plain.state_dict().items():
         torch.testing.assert_close(recorded.state_dict()[name], tensor)
@@ -311,7 +311,7 @@ def test_on_long_passages_attention_beats_mean_and_last_state_and_ignores_the_di
     train, test = make_train_test(config, seed=0)
     long = test.valid_lens >= long_threshold(test)
     assert test.distractors[long].sum(-1).float().mean() > 3 * 5  # long passages hold many distractors
-    results = {pooling: evaluate(build_and_train(pooling, False, train, config)[0], test)
+    results = {pooling: evaluate_classifier(build_and_train(pooling, False, train, config)[0], test)
                for pooling in ("last", "mean", "attention")}
     long_accuracy = {pooling: result["correct"][long].float().mean().item() for pooling, result in results.items()}
     # measured (LSTM, smoke sizes): last 0.53, mean 0.82, attention 1.00 on long passages
@@ -324,14 +324,14 @@ def test_on_long_passages_attention_beats_mean_and_last_state_and_ignores_the_di
 
 
 def test_the_cpu_record_is_the_table_the_chapter_shows_and_it_separates_the_poolings():
-    """results/ch04_cpu_profile.json (written by ``python -m utils.pooling_task --profile cpu --out
+    """results/ch04_cpu_profile.json (written by ``python -m utils.pooling.experiment --profile cpu --out
     results``) is what the notebooks and the notes quote, and it shows the chapter's claims."""
     import json
     from pathlib import Path
 
     import nbformat
 
-    from utils.pooling_task import format_row, settings, table_header
+    from utils.pooling.experiment import format_row, settings, table_header
 
     root = Path(__file__).resolve().parent.parent
     record = json.loads((root / "results" / "ch04_cpu_profile.json").read_text())

@@ -130,11 +130,11 @@ def test_d2l_differs_on_an_empty_sequence():
 @pytest.mark.parametrize(
     ("scores", "valid_lens", "message"),
     [
-        (torch.randn(2, 3, 4), torch.tensor([1, 2, 3]), r"valid_lens of shape \(3,\).*\(2,\)"),
-        (torch.randn(2, 3, 4), torch.tensor([[1, 2], [3, 4]]), r"valid_lens of shape \(2, 2\).*\(2, 3\)"),
+        (torch.randn(2, 3, 4), torch.tensor([1, 2, 3]), r"valid_lens must have shape \(batch,\) = \(2,\) for scores of shape \(2, 3, 4\); got shape \(3,\)"),
+        (torch.randn(2, 3, 4), torch.tensor([[1, 2], [3, 4]]), r"valid_lens must have shape \(batch, queries\) = \(2, 3\) .*got shape \(2, 2\)"),
         (torch.randn(2, 3, 4), torch.tensor([[[1]]]), r"valid_lens must have shape"),
-        (torch.randn(2, 3, 4), torch.tensor([1, -1]), r"valid_lens must be >= 0; got a length of -1"),
-        (torch.randn(2, 3, 4), torch.tensor([1, 5]), r"valid_lens must be <= the number of keys \(4"),
+        (torch.randn(2, 3, 4), torch.tensor([1, -1]), r"valid_lens must be in \[0, keys = 4\]; got values from -1 to 1"),
+        (torch.randn(2, 3, 4), torch.tensor([1, 5]), r"valid_lens must be in \[0, keys = 4\]; got values from 1 to 5"),
         (torch.randn(4), torch.tensor([1]), r"scores must have shape"),
     ],
 )

@@ -9,7 +9,7 @@ import sacrebleu
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from utils.metrics import corpus_bleu, ngram_counts, sacre_bleu
+from utils.bleu import corpus_bleu, ngram_counts, sacre_bleu
 
 
 def reference_bleu(hyps, refs, smooth="none"):

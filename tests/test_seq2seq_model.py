@@ -170,7 +170,7 @@ def test_input_errors_name_the_argument():
         model(src, torch.tensor([0, 2, 1, 4]), tgt_in)
     with pytest.raises(TypeError, match="src must be"):
         model(src.float(), src_valid_lens, tgt_in)
-    with pytest.raises(TypeError, match="src_valid_lens must be"):
+    with pytest.raises(TypeError, match="src_valid_lens must hold integers; got dtype torch.float32"):
         model(src, src_valid_lens.float(), tgt_in)
     with pytest.raises(ValueError, match="tgt_in"):
         model(src, src_valid_lens, tgt_in[:2])

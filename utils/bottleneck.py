@@ -28,7 +28,13 @@ from pathlib import Path
 
 import torch
 
+from utils.data import Splits, TranslationData, generated_splits
+from utils.pretrained import load_pretrained, pretrained_test_pairs
 from utils.runtime import seed_everything
+from utils.seq2seq import build_model
+from utils.train import presets, train
+from utils.train.evaluation import bleu_by_length, bleu_on_split, references_by_source
+from utils.train.metrics_file import environment_info
 
 DECODERS = ("plain", "luong")
 # source tokens (punctuation included), inclusive
@@ -38,8 +44,6 @@ REAL_BUCKETS = ((1, 4), (5, 5), (6, 6), (7, 7), (8, 12))
 
 def by_length(model, data, buckets, *, beam_size: int = 1) -> dict:
     """Test BLEU of ``model`` on ``data``, overall and per source-length bucket."""
-    from utils.train.evaluation import bleu_by_length, bleu_on_split, references_by_source
-
     result = bleu_on_split(model, data, "test", beam_size=beam_size, batch_size=256)
     return {"bleu": round(result.bleu, 2), "multi_bleu": round(result.multi_bleu, 2),
             "signature": result.signature, "multi_signature": result.multi_signature,
@@ -48,10 +52,6 @@ def by_length(model, data, buckets, *, beam_size: int = 1) -> dict:
 
 def measure_generated(steps: int | None = None, num_pairs: int = 20000, seed: int = 0) -> dict:
     """Train the plain and the Luong decoder on the 3-clause corpus with the ``cpu`` preset."""
-    from utils.data import TranslationData, generated_splits
-    from utils.seq2seq import build_model
-    from utils.train import presets, train
-
     data = TranslationData(generated_splits(num_pairs, seed=seed, max_clauses=3))
     model_config, train_config, _ = presets("cpu")
     if steps is not None:
@@ -74,9 +74,6 @@ def measure_generated(steps: int | None = None, num_pairs: int = 20000, seed: in
 
 def measure_real(max_sentences: int | None = None) -> dict:
     """The shipped plain and Luong models on the shipped real test split."""
-    from utils.data import Splits, TranslationData
-    from utils.pretrained import load_pretrained, pretrained_test_pairs
-
     pairs = pretrained_test_pairs()[:max_sentences]
     rows = {}
     for decoder in DECODERS:
@@ -119,8 +116,6 @@ def plot(results: dict, path: str | Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from utils.train.metrics_file import environment_info
-
     parser = argparse.ArgumentParser(prog="python -m utils.bottleneck", description=__doc__.splitlines()[0])
     parser.add_argument("which", choices=("generated", "real"))
     parser.add_argument("--out", default="results", help="folder for the JSON and PNG (default: results)")

@@ -16,12 +16,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("utils.doctor", "check the environment: Python, torch, device, versions, data cache"),
     "release": ("utils.notebooks.release", "write chapters/ from solutions/ (exercise stubs)"),
     "data": ("utils.data.command", "where the fra-eng corpus is, whether it verifies, its statistics"),
-    "pooling": ("utils.pooling_task", "chapter 04: train LSTM classifiers with three poolings, print the table"),
+    "pooling": ("utils.pooling.experiment", "chapter 04: train LSTM classifiers with three poolings, print the table"),
     "grade": ("utils.notebooks.grading", "grade a folder of submitted notebooks"),
     "train": ("utils.train.commands.train", "train the translator (profiles, checkpoints, --resume, torchrun)"),
     "translate": ("utils.train.commands.translate", "translate English sentences with a trained checkpoint"),
     "evaluate": ("utils.train.commands.evaluate", "sacreBLEU of a checkpoint on its held-out test split"),
-    "bench-attention": ("utils.bench_attention", "time naive masked-softmax attention vs fused SDPA by length"),
 }
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+from utils.data.fra_eng import CACHE_ENV_VAR, fra_eng_path, verify_file
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -45,8 +47,6 @@ def version_drift(locked: dict[str, str], installed: dict[str, str]) -> list[str
 
 
 def data_cache_line() -> str:
-    from utils.data.fra_eng import CACHE_ENV_VAR, fra_eng_path, verify_file
-
     path = fra_eng_path()
     source = f"${CACHE_ENV_VAR}" if os.environ.get(CACHE_ENV_VAR, "").strip() else "default"
     if not path.exists():

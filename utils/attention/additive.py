@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from utils.attention.masking import keep_from_lengths, masked_softmax, zero_unseen_keys
-from utils.attention.qkv import check_queries_keys_values
+from utils.attention.qkv import require_queries_keys_values
+from utils.validate import require_int, require_number
 
 
 class AdditiveAttention(nn.Module):
@@ -29,10 +30,8 @@ class AdditiveAttention(nn.Module):
     def __init__(self, key_size: int, query_size: int, num_hiddens: int, dropout: float = 0.0):
         super().__init__()
         for name, size in (("key_size", key_size), ("query_size", query_size), ("num_hiddens", num_hiddens)):
-            if not isinstance(size, int) or isinstance(size, bool) or size < 1:
-                raise ValueError(f"{name} must be a positive int; got {size!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1); got {dropout!r}")
+            require_int(name, size, at_least=1)
+        require_number("dropout", dropout, at_least=0, below=1)
         self.key_size, self.query_size, self.num_hiddens = key_size, query_size, num_hiddens
         self.W_q = nn.Linear(query_size, num_hiddens, bias=False)
         self.W_k = nn.Linear(key_size, num_hiddens, bias=False)
@@ -51,7 +50,7 @@ class AdditiveAttention(nn.Module):
 
     def forward(self, queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
                 valid_lens: torch.Tensor | None = None) -> torch.Tensor:
-        check_queries_keys_values(queries, keys, values, query_size=self.query_size,
+        require_queries_keys_values(queries, keys, values, query_size=self.query_size,
                                   key_size=self.key_size)
         scores = self.scores(queries, keys)
         keep = keep_from_lengths(scores.shape, valid_lens, scores.device)  # built once, used twice

@@ -19,7 +19,8 @@ from utils.attention.masking import (
     without_empty_rows,
     zero_unseen_keys,
 )
-from utils.attention.qkv import check_queries_keys_values
+from utils.attention.qkv import require_queries_keys_values
+from utils.validate import require_number
 
 
 def dot_product_scores(queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
@@ -71,15 +72,14 @@ class DotProductAttention(nn.Module):
 
     def __init__(self, dropout: float = 0.0, need_weights: bool = True):
         super().__init__()
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1); got {dropout!r}")
+        require_number("dropout", dropout, at_least=0, below=1)
         self.dropout = nn.Dropout(dropout)
         self.need_weights = need_weights
         self.attention_weights: torch.Tensor | None = None
 
     def forward(self, queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
                 valid_lens: torch.Tensor | None = None, need_weights: bool | None = None) -> torch.Tensor:
-        check_queries_keys_values(queries, keys, values)
+        require_queries_keys_values(queries, keys, values)
         if need_weights is None:
             need_weights = self.need_weights
         if not need_weights:

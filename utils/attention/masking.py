@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from utils.validate import require_lengths
+
 
 def length_mask(valid_lens: torch.Tensor, num_keys: int) -> torch.Tensor:
     """``(*valid_lens.shape, num_keys)`` bool: True where ``position < valid_len``."""
@@ -23,40 +25,16 @@ def expand_valid_lens(scores: torch.Tensor, valid_lens: torch.Tensor) -> torch.T
     Every attention path (the masked softmax, the fused SDPA paths) validates lengths here, so
     they all accept the same shapes and raise the same errors.
     """
-    if not torch.is_tensor(valid_lens):
-        raise TypeError(f"valid_lens must be a torch.Tensor or None; got {type(valid_lens).__name__}")
-    if valid_lens.is_floating_point() or valid_lens.is_complex() or valid_lens.dtype == torch.bool:
-        raise TypeError(f"valid_lens must hold integers; got dtype {valid_lens.dtype}")
     if scores.dim() < 2:
         raise ValueError(
             f"scores must have shape (batch, queries, keys) or (batch, keys); got shape {tuple(scores.shape)}"
         )
     batch, queries, num_keys = scores.shape[0], scores.shape[-2], scores.shape[-1]
-    if valid_lens.dim() == 1:
-        if valid_lens.shape[0] != batch:
-            raise ValueError(
-                f"valid_lens of shape {tuple(valid_lens.shape)} must have one length per sequence, "
-                f"shape ({batch},), for scores of shape {tuple(scores.shape)}"
-            )
-    elif valid_lens.dim() == 2 and scores.dim() >= 3:
-        if tuple(valid_lens.shape) != (batch, queries):
-            raise ValueError(
-                f"valid_lens of shape {tuple(valid_lens.shape)} must be (batch, queries) = "
-                f"({batch}, {queries}) for scores of shape {tuple(scores.shape)}"
-            )
-    else:
-        raise ValueError(
-            f"valid_lens must have shape (batch,) or (batch, queries); got shape {tuple(valid_lens.shape)}"
-        )
-    if valid_lens.numel():
-        low, high = int(valid_lens.min()), int(valid_lens.max())
-        if low < 0:
-            raise ValueError(f"valid_lens must be >= 0; got a length of {low}")
-        if high > num_keys:
-            raise ValueError(
-                f"valid_lens must be <= the number of keys ({num_keys}, the last axis of scores); "
-                f"got a length of {high}"
-            )
+    # one length per sequence, or (with a queries axis) one per query
+    per_query = torch.is_tensor(valid_lens) and valid_lens.dim() == 2 and scores.dim() >= 3
+    require_lengths("valid_lens", valid_lens, shape=(batch, queries) if per_query else (batch,),
+                    shape_is="(batch, queries)" if per_query else "(batch,)", low=0, high=num_keys,
+                    high_is="keys", context=f" for scores of shape {tuple(scores.shape)}")
     valid_lens = valid_lens.to(scores.device)
     # (batch,) -> (batch, 1, ..., 1) or (batch, queries) -> (batch, 1, ..., queries),
     # then broadcast over any middle axes such as heads
@@ -67,7 +45,7 @@ def expand_valid_lens(scores: torch.Tensor, valid_lens: torch.Tensor) -> torch.T
     return valid_lens.expand(scores.shape[:-1])
 
 
-def check_keep(scores: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+def require_keep_mask(scores: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     """Validate a boolean keep-mask (True: the query may attend to the key) against ``scores``."""
     if not torch.is_tensor(keep) or keep.dtype != torch.bool:
         got = keep.dtype if torch.is_tensor(keep) else type(keep).__name__
@@ -137,7 +115,7 @@ def masked_softmax(scores: torch.Tensor, valid_lens: torch.Tensor | None = None,
     if not scores.is_floating_point():
         raise TypeError(f"scores must be floating point; got dtype {scores.dtype}")
     if keep is not None:
-        keep = check_keep(scores, keep)
+        keep = require_keep_mask(scores, keep)
     if valid_lens is not None:
         by_length = length_mask(expand_valid_lens(scores, valid_lens), scores.shape[-1])
         keep = by_length if keep is None else keep & by_length

@@ -24,6 +24,7 @@ from utils.attention.masking import (
     without_empty_rows,
     zero_unseen_keys,
 )
+from utils.validate import require_int, require_number
 
 
 def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
@@ -75,17 +76,14 @@ class MultiHeadAttention(nn.Module):
 
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True):
         super().__init__()
-        if not isinstance(embed_dim, int) or embed_dim <= 0:
-            raise ValueError(f"embed_dim must be a positive int; got {embed_dim!r}")
-        if not isinstance(num_heads, int) or num_heads <= 0:
-            raise ValueError(f"num_heads must be a positive int; got {num_heads!r}")
+        require_int("embed_dim", embed_dim, at_least=1)
+        require_int("num_heads", num_heads, at_least=1)
         if embed_dim % num_heads:
             raise ValueError(
                 f"embed_dim={embed_dim} must be divisible by num_heads={num_heads} "
                 f"(each head gets embed_dim // num_heads features)"
             )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1); got {dropout!r}")
+        require_number("dropout", dropout, at_least=0, below=1)
         self.embed_dim, self.num_heads, self.dropout = embed_dim, num_heads, dropout
         self.head_dim = embed_dim // num_heads
         self.q_proj = nn.Linear(embed_dim, embed_dim, bias=bias)

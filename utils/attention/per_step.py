@@ -27,7 +27,8 @@ import torch
 from torch import nn
 
 from utils.attention.masking import masked_softmax
-from utils.attention.pooling import check_outputs
+from utils.attention.pooling import require_outputs
+from utils.validate import require_int
 
 
 class PerStepAttention(nn.Module):
@@ -43,16 +44,15 @@ class PerStepAttention(nn.Module):
 
     def __init__(self, num_hiddens: int, num_steps: int, return_sequences: bool = False):
         super().__init__()
-        for name, value in (("num_hiddens", num_hiddens), ("num_steps", num_steps)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int; got {value!r}")
+        require_int("num_hiddens", num_hiddens, at_least=1)
+        require_int("num_steps", num_steps, at_least=1)
         self.num_hiddens, self.num_steps = num_hiddens, num_steps
         self.return_sequences = return_sequences
         self.W = nn.Parameter(torch.randn(num_hiddens, 1) * 0.05)  # Keras "normal" initializer
         self.b = nn.Parameter(torch.zeros(num_steps, 1))  # one bias per position
 
     def forward(self, x: torch.Tensor, valid_lens: torch.Tensor | None = None):
-        check_outputs(x, self.num_hiddens, name="x")
+        require_outputs(x, self.num_hiddens, name="x")
         # (batch, steps, 1) + (num_steps, 1): broadcasting fails unless steps == num_steps
         energies = torch.tanh(x @ self.W + self.b).squeeze(-1)  # (batch, steps)
         weights = masked_softmax(energies, valid_lens)

@@ -14,9 +14,10 @@ import torch
 from torch import nn
 
 from utils.attention.masking import length_mask, masked_softmax
+from utils.validate import require_int
 
 
-def check_outputs(outputs, num_hiddens: int, name: str = "outputs") -> None:
+def require_outputs(outputs, num_hiddens: int, name: str = "outputs") -> None:
     """Raise ``TypeError``/``ValueError`` unless ``outputs`` is a float ``(batch, steps, num_hiddens)``."""
     if not torch.is_tensor(outputs):
         raise TypeError(f"{name} must be a torch.Tensor of shape (batch, steps, {num_hiddens}); "
@@ -45,9 +46,8 @@ class AttentionPooling(nn.Module):
 
     def __init__(self, num_hiddens: int, num_energy_hiddens: int | None = None):
         super().__init__()
-        for name, value in (("num_hiddens", num_hiddens), ("num_energy_hiddens", num_energy_hiddens)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name} must be a positive int; got {value!r}")
+        require_int("num_hiddens", num_hiddens, at_least=1)
+        require_int("num_energy_hiddens", num_energy_hiddens, at_least=1, none_ok=True)
         self.num_hiddens = num_hiddens
         num_energy_hiddens = num_energy_hiddens or num_hiddens
         self.project = nn.Linear(num_hiddens, num_energy_hiddens)  # W h_t + b
@@ -58,7 +58,7 @@ class AttentionPooling(nn.Module):
         return self.score(torch.tanh(self.project(outputs))).squeeze(-1)
 
     def forward(self, outputs: torch.Tensor, valid_lens: torch.Tensor | None = None):
-        check_outputs(outputs, self.num_hiddens)
+        require_outputs(outputs, self.num_hiddens)
         if valid_lens is not None and (not torch.is_tensor(valid_lens) or valid_lens.dim() != 1):
             shape = tuple(valid_lens.shape) if torch.is_tensor(valid_lens) else type(valid_lens).__name__
             raise ValueError(f"valid_lens must be a 1-D tensor (batch,) = ({outputs.shape[0]},) or None; "

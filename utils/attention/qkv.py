@@ -14,7 +14,7 @@ def _shape(tensor: torch.Tensor) -> tuple[int, ...]:
     return tuple(tensor.shape)
 
 
-def check_queries_keys_values(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, *,
+def require_queries_keys_values(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, *,
                               query_size: int | None = None, key_size: int | None = None) -> None:
     """Raise ``TypeError``/``ValueError`` naming the argument whose shape does not fit.
 

@@ -9,7 +9,7 @@ from utils.attention.masking import length_mask, masked_softmax
 from utils.attention.pooling import AttentionPooling
 from utils.checks.compare import compare_values, expect, set_linear_weight
 from utils.checks.core import Case, Exercise, register
-from utils.classifiers import last_valid_state, mean_over_valid
+from utils.pooling.classifiers import last_valid_state, mean_over_valid
 
 
 def _outputs(*shape: int, seed: int) -> torch.Tensor:

@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from utils.validate import is_number
+
 
 def _index(flat_index: int, shape: tuple[int, ...]) -> tuple[int, ...]:
     index = []
@@ -74,7 +76,7 @@ def compare_values(got: Any, expected: Any, *, atol: float = 1e-5, rtol: float =
     if isinstance(expected, (int, float)):
         if torch.is_tensor(got) and got.numel() == 1:
             got = got.item()
-        if isinstance(got, bool) or not isinstance(got, (int, float)):
+        if not is_number(got):
             return f"{what} should be a number; got {type(got).__name__}"
         if not math.isclose(got, expected, rel_tol=rtol, abs_tol=atol):
             return f"{what} is {got:.6g}; expected {expected:.6g}"

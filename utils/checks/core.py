@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from utils.checks.compare import compare_values, find_mutation
+from utils.validate import is_int
 
 
 @dataclass(frozen=True)
@@ -246,7 +247,7 @@ def hint(exercise_id: str, tier: int | None = None) -> None:
         print(f"Exercise {exercise.id} has no hints.")
         return
     if tier is not None:
-        if isinstance(tier, bool) or not isinstance(tier, int) or not 1 <= tier <= count:
+        if not is_int(tier) or not 1 <= tier <= count:
             raise ValueError(f"tier must be a whole number from 1 to {count} for exercise "
                              f"{exercise.id}; got {tier!r}")
         chosen = tier

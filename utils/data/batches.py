@@ -17,6 +17,7 @@ import torch
 from utils.data.splits import Pair, Splits, split_by_source
 from utils.data.text import tokenize
 from utils.data.vocab import Vocab
+from utils.validate import require_int
 
 SPLIT_NAMES = ("train", "valid", "test")
 BUCKET_BATCHES = 50  # examples are sorted by length within chunks of this many batches
@@ -41,12 +42,6 @@ class Batch(NamedTuple):
     def to(self, device, non_blocking: bool = False) -> Batch:
         """The same batch on ``device``."""
         return Batch(*(tensor.to(device, non_blocking=non_blocking) for tensor in self))
-
-
-def _check_positive_int(name: str, value, *, allow_zero: bool = False) -> None:
-    low = 0 if allow_zero else 1
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}; got {value!r}")
 
 
 def _padded(rows: list[list[int]], *, first: int | None, last: int | None, pad: int) -> np.ndarray:
@@ -123,7 +118,7 @@ class TranslationData:
         self._check_split(split)
         if max_len is None:
             return list(range(len(self.pairs[split])))
-        _check_positive_int("max_len", max_len)
+        require_int("max_len", max_len, at_least=1)
         src, tgt = self.src_ids[split], self.tgt_ids[split]
         return [i for i in range(len(src)) if len(src[i]) < max_len and len(tgt[i]) < max_len]
 
@@ -146,9 +141,9 @@ class TranslationData:
     def batch_indices(self, split: str, batch_size: int, *, shuffle: bool, seed: int = 0,
                       epoch: int = 0, max_len: int | None = None) -> list[list[int]]:
         """The example indices of each batch ``batches`` would yield, in order."""
-        _check_positive_int("batch_size", batch_size)
-        _check_positive_int("seed", seed, allow_zero=True)
-        _check_positive_int("epoch", epoch, allow_zero=True)
+        require_int("batch_size", batch_size, at_least=1)
+        require_int("seed", seed, at_least=0)
+        require_int("epoch", epoch, at_least=0)
         indices = np.asarray(self.example_indices(split, max_len), dtype=np.int64)
         if not shuffle:
             return [indices[i : i + batch_size].tolist() for i in range(0, len(indices), batch_size)]

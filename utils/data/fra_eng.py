@@ -23,6 +23,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
+from utils.validate import require_int
+
 # Where d2l 1.0.3 downloads the corpus from, and the SHA-1 it pins.
 FRA_ENG_URL = "http://d2l-data.s3-accelerate.amazonaws.com/fra-eng.zip"
 FRA_ENG_SHA1 = "94646ad1522d915e7b0f9296181140edcf86a4f5"
@@ -168,8 +170,7 @@ def parse_pairs(lines: Iterable[str], *, max_pairs: int | None = None) -> ParseR
     stripped of surrounding whitespace; the text is otherwise left as it is
     (``normalize`` is applied later). Stops after ``max_pairs`` pairs if given.
     """
-    if max_pairs is not None and (isinstance(max_pairs, bool) or not isinstance(max_pairs, int) or max_pairs < 0):
-        raise ValueError(f"max_pairs must be a non-negative int or None; got {max_pairs!r}")
+    require_int("max_pairs", max_pairs, at_least=0, none_ok=True)
     if isinstance(lines, str):
         lines = lines.split("\n")
     pairs: list[tuple[str, str]] = []

@@ -32,6 +32,8 @@ from __future__ import annotations
 import random
 from typing import NamedTuple
 
+from utils.validate import require_int
+
 PERSON_KINDS = ("person", "animal", "thing", "food")
 
 
@@ -396,14 +398,9 @@ def generate_corpus(num_pairs: int, seed: int = 0, *, max_clauses: int = 1) -> l
 
     The default (``max_clauses=1``) draws exactly what it drew before the option existed.
     """
-    if isinstance(num_pairs, bool) or not isinstance(num_pairs, int) or num_pairs < 0:
-        raise ValueError(f"num_pairs must be a non-negative int; got {num_pairs!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int; got {type(seed).__name__}: {seed!r}")
-    if isinstance(max_clauses, bool) or not isinstance(max_clauses, int):
-        raise TypeError(f"max_clauses must be an int; got {type(max_clauses).__name__}: {max_clauses!r}")
-    if max_clauses < 1:
-        raise ValueError(f"max_clauses must be >= 1 (clauses per sentence); got {max_clauses}")
+    require_int("num_pairs", num_pairs, at_least=0)
+    require_int("seed", seed)
+    require_int("max_clauses", max_clauses, at_least=1)  # clauses per sentence
     rng = random.Random(seed)
     if max_clauses == 1:
         return [_pair(rng) for _ in range(num_pairs)]

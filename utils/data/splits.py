@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 from utils.data.grammar import generate_corpus
 from utils.data.text import normalize
+from utils.validate import require_number
 
 Pair = tuple[str, str]
 
@@ -17,11 +18,6 @@ class Splits(NamedTuple):
     train: list[Pair]
     valid: list[Pair]
     test: list[Pair]
-
-
-def _check_fraction(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ValueError(f"{name} must be a number in [0, 1); got {value!r}")
 
 
 def split_by_source(
@@ -36,8 +32,8 @@ def split_by_source(
     its order within the split. Deterministic per seed, and independent of the
     order of ``pairs``.
     """
-    _check_fraction("test_frac", test_frac)
-    _check_fraction("valid_frac", valid_frac)
+    require_number("test_frac", test_frac, at_least=0, below=1)
+    require_number("valid_frac", valid_frac, at_least=0, below=1)
     if test_frac + valid_frac >= 1:
         raise ValueError(
             f"test_frac + valid_frac must leave something to train on; got {test_frac} + {valid_frac}"

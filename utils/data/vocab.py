@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
+from utils.validate import is_int, require_int
+
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIAL_TOKENS = (PAD, BOS, EOS, UNK)
 
@@ -43,8 +45,7 @@ class Vocab:
     pad, bos, eos, unk = 0, 1, 2, 3
 
     def __init__(self, token_lists_or_counter=(), min_freq: int = 1, reserved_tokens=()):
-        if isinstance(min_freq, bool) or not isinstance(min_freq, int) or min_freq < 0:
-            raise ValueError(f"min_freq must be a non-negative int; got {min_freq!r}")
+        require_int("min_freq", min_freq, at_least=0)
         if isinstance(reserved_tokens, str):
             raise TypeError(f"reserved_tokens must be a list of tokens, not the str {reserved_tokens!r}")
         counts = _count_tokens(token_lists_or_counter)
@@ -110,7 +111,7 @@ class Vocab:
         tokens = []
         size = len(self.idx_to_token)
         for position, idx in enumerate(ids):
-            if isinstance(idx, bool) or not isinstance(idx, int) or not 0 <= idx < size:
+            if not is_int(idx) or not 0 <= idx < size:
                 raise ValueError(
                     f"ids[{position}] = {idx!r} is not a token id of this vocabulary (0..{size - 1})"
                 )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from utils.validate import require_int, require_number, require_one_of
+
 DECODERS = ("plain", "bahdanau", "luong")
 LUONG_SCORES = ("dot", "general")
 
@@ -30,18 +32,10 @@ class ModelConfig:
     attention: str = "general"
 
     def __post_init__(self):
-        if self.decoder not in DECODERS:
-            raise ValueError(f"ModelConfig.decoder must be one of {DECODERS}; got {self.decoder!r}")
-        if self.attention not in LUONG_SCORES:
-            raise ValueError(
-                f"ModelConfig.attention must be one of {LUONG_SCORES}; got {self.attention!r}"
-            )
+        require_one_of("ModelConfig.decoder", self.decoder, DECODERS)
+        require_one_of("ModelConfig.attention", self.attention, LUONG_SCORES)
         for name in ("embed_size", "num_hiddens", "num_layers"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"ModelConfig.{name} must be a positive int; got {value!r}")
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) \
-                or not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"ModelConfig.dropout must be a number in [0, 1); got {self.dropout!r}")
+            require_int(f"ModelConfig.{name}", getattr(self, name), at_least=1)
+        require_number("ModelConfig.dropout", self.dropout, at_least=0, below=1)
         if not isinstance(self.bidirectional, bool):
             raise TypeError(f"ModelConfig.bidirectional must be a bool; got {self.bidirectional!r}")

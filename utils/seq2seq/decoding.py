@@ -15,12 +15,8 @@ import contextlib
 import torch
 import torch.nn.functional as F
 
-from utils.seq2seq.encoder import check_source
-
-
-def _check_int(name: str, value, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}; got {value!r}")
+from utils.seq2seq.encoder import require_source
+from utils.validate import require_int, require_number
 
 
 @contextlib.contextmanager
@@ -35,10 +31,10 @@ def _eval_mode(model):
 
 
 def _prepare(model, src, src_valid_lens, bos, eos, max_len):
-    check_source(src, src_valid_lens)
-    _check_int("bos", bos, 0)
-    _check_int("eos", eos, 0)
-    _check_int("max_len", max_len, 1)
+    require_source(src, src_valid_lens)
+    require_int("bos", bos, at_least=0)
+    require_int("eos", eos, at_least=0)
+    require_int("max_len", max_len, at_least=1)
     device = next(model.parameters()).device
     return src.to(device), src_valid_lens.to(device)
 
@@ -211,10 +207,8 @@ def beam_search(model, src: torch.Tensor, src_valid_lens: torch.Tensor, *, bos: 
     07 §7; tested in tests/test_seq2seq_decoding.py.
     """
     src, src_valid_lens = _prepare(model, src, src_valid_lens, bos, eos, max_len)
-    _check_int("beam_size", beam_size, 1)
-    if isinstance(length_penalty, bool) or not isinstance(length_penalty, (int, float)) \
-            or not length_penalty >= 0:
-        raise ValueError(f"length_penalty must be a number >= 0; got {length_penalty!r}")
+    require_int("beam_size", beam_size, at_least=1)
+    require_number("length_penalty", length_penalty, at_least=0)
     batch, device, K = src.shape[0], src.device, beam_size
     beams = _Beams(batch, K, device, length_penalty)
     with _eval_mode(model):
@@ -257,7 +251,7 @@ def decode(model, src: torch.Tensor, src_valid_lens: torch.Tensor, *, bos: int, 
     ``max_len``: default ``default_max_len(src_valid_lens)``. The one entry point that
     ``translate``, ``attn evaluate`` and the BLEU helpers use.
     """
-    _check_int("beam_size", beam_size, 1)
+    require_int("beam_size", beam_size, at_least=1)
     if max_len is None:
         max_len = default_max_len(src_valid_lens)
     if beam_size == 1:

@@ -8,6 +8,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from utils.validate import require_lengths
+
 LSTMState = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (num_layers, batch, num_hiddens)
 
 
@@ -32,26 +34,13 @@ class Memory(NamedTuple):
                       self.valid_lens.index_select(0, indices))
 
 
-def check_source(src: torch.Tensor, src_valid_lens: torch.Tensor) -> None:
+def require_source(src: torch.Tensor, src_valid_lens: torch.Tensor) -> None:
     """Raise a ``TypeError``/``ValueError`` naming the argument unless the shapes and lengths fit."""
     if not torch.is_tensor(src) or src.dtype != torch.long or src.dim() != 2:
         got = f"shape {tuple(src.shape)}, dtype {src.dtype}" if torch.is_tensor(src) else type(src).__name__
         raise TypeError(f"src must be an int64 tensor of shape (batch, src_steps); got {got}")
-    if not torch.is_tensor(src_valid_lens) or src_valid_lens.is_floating_point() \
-            or src_valid_lens.dtype == torch.bool:
-        got = (f"dtype {src_valid_lens.dtype}" if torch.is_tensor(src_valid_lens)
-               else type(src_valid_lens).__name__)
-        raise TypeError(f"src_valid_lens must be an integer tensor of shape (batch,); got {got}")
-    if tuple(src_valid_lens.shape) != (src.shape[0],):
-        raise ValueError(
-            f"src_valid_lens must have shape (batch,) = ({src.shape[0]},) for src of shape "
-            f"{tuple(src.shape)}; got shape {tuple(src_valid_lens.shape)}"
-        )
-    if src.shape[0] and (int(src_valid_lens.min()) < 1 or int(src_valid_lens.max()) > src.shape[1]):
-        raise ValueError(
-            f"src_valid_lens must be in [1, src_steps = {src.shape[1]}]; got values from "
-            f"{int(src_valid_lens.min())} to {int(src_valid_lens.max())}"
-        )
+    require_lengths("src_valid_lens", src_valid_lens, shape=(src.shape[0],), low=1, high=src.shape[1],
+                    high_is="src_steps", context=f" for src of shape {tuple(src.shape)}")
 
 
 class Seq2SeqEncoder(nn.Module):
@@ -84,7 +73,7 @@ class Seq2SeqEncoder(nn.Module):
             self.c_proj = nn.Linear(2 * num_hiddens, num_hiddens)
 
     def forward(self, src: torch.Tensor, src_valid_lens: torch.Tensor) -> Memory:
-        check_source(src, src_valid_lens)
+        require_source(src, src_valid_lens)
         batch, src_steps = src.shape
         embedded = self.dropout(self.embedding(src))  # (batch, src_steps, embed)
         # pack_padded_sequence wants the lengths on the CPU; enforce_sorted=False sorts inside

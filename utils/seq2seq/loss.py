@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from utils.validate import require_number
+
 
 def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, valid_lens: torch.Tensor,
                          label_smoothing: float = 0.0):
@@ -33,9 +35,7 @@ def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, valid_lens
     if not torch.is_tensor(valid_lens) or tuple(valid_lens.shape) != (logits.shape[0],):
         got = tuple(valid_lens.shape) if torch.is_tensor(valid_lens) else type(valid_lens).__name__
         raise ValueError(f"valid_lens must have shape (batch,) = ({logits.shape[0]},); got {got}")
-    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
-            or not 0.0 <= label_smoothing < 1.0:
-        raise ValueError(f"label_smoothing must be a number in [0, 1); got {label_smoothing!r}")
+    require_number("label_smoothing", label_smoothing, at_least=0, below=1)
     steps = logits.shape[1]
     keep = torch.arange(steps, device=logits.device) < valid_lens.to(logits.device)[:, None]  # (batch, steps)
     # ignore_index drops the padded positions inside the kernel: their logits are never read into

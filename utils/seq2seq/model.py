@@ -7,7 +7,8 @@ from torch import nn
 
 from utils.seq2seq.config import ModelConfig
 from utils.seq2seq.decoders import BahdanauDecoder, LuongDecoder, PlainDecoder
-from utils.seq2seq.encoder import Memory, Seq2SeqEncoder, check_source
+from utils.seq2seq.encoder import Memory, Seq2SeqEncoder
+from utils.validate import require_int
 
 
 class Seq2Seq(nn.Module):
@@ -27,14 +28,13 @@ class Seq2Seq(nn.Module):
         return self.encoder(src, src_valid_lens)
 
     def forward(self, src: torch.Tensor, src_valid_lens: torch.Tensor, tgt_in: torch.Tensor):
-        check_source(src, src_valid_lens)
+        memory = self.encode(src, src_valid_lens)  # the encoder checks src and its lengths
         if not torch.is_tensor(tgt_in) or tgt_in.dim() != 2 or tgt_in.shape[0] != src.shape[0]:
             got = tuple(tgt_in.shape) if torch.is_tensor(tgt_in) else type(tgt_in).__name__
             raise ValueError(
                 f"tgt_in must have shape (batch, tgt_steps) with batch = {src.shape[0]} (from src); "
                 f"got {got}"
             )
-        memory = self.encode(src, src_valid_lens)
         logits, _, weights = self.decoder(tgt_in, self.decoder.init_state(memory), memory)
         return logits, weights
 
@@ -44,8 +44,7 @@ def build_model(config: ModelConfig, src_vocab_size: int, tgt_vocab_size: int, p
     if not isinstance(config, ModelConfig):
         raise TypeError(f"config must be a ModelConfig; got {type(config).__name__}")
     for name, size in (("src_vocab_size", src_vocab_size), ("tgt_vocab_size", tgt_vocab_size)):
-        if isinstance(size, bool) or not isinstance(size, int) or size <= pad_id:
-            raise ValueError(f"{name} must be an int > pad_id = {pad_id}; got {size!r}")
+        require_int(name, size, at_least=pad_id + 1)  # the vocabulary holds <pad>, and more
     encoder = Seq2SeqEncoder(src_vocab_size, config.embed_size, config.num_hiddens, config.num_layers,
                              config.dropout, config.bidirectional, pad_id,
                              project_outputs=config.decoder != "plain")

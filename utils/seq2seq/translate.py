@@ -9,6 +9,7 @@ import torch
 
 from utils.data import Vocab, tokenize
 from utils.seq2seq.decoding import decode
+from utils.validate import require_int
 
 _SPACE_BEFORE_STOP = re.compile(r" ([.,])")
 
@@ -50,8 +51,7 @@ def translate(model, sentences: list[str], src_vocab: Vocab, tgt_vocab: Vocab, *
     for i, sentence in enumerate(sentences):
         if not isinstance(sentence, str):
             raise TypeError(f"sentences[{i}] must be a str; got {type(sentence).__name__}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
+    require_int("batch_size", batch_size, at_least=1)
     if device is not None:
         model.to(device)
     device = next(model.parameters()).device

@@ -15,6 +15,8 @@ from pathlib import Path
 import torch
 
 from utils.atomic import atomic_open
+from utils.data import Vocab
+from utils.seq2seq import ModelConfig, build_model
 
 CHECKPOINT_NAME = "checkpoint.pt"
 FORMAT_VERSION = 1
@@ -58,9 +60,6 @@ def load_checkpoint(path: str | os.PathLike, device="cpu"):
     The model is rebuilt from the saved ``ModelConfig``, gets the saved
     weights, is moved to ``device`` and put in eval mode.
     """
-    from utils.data import Vocab
-    from utils.seq2seq import ModelConfig, build_model
-
     checkpoint = read_checkpoint(path, map_location="cpu")
     missing = [key for key in REQUIRED_KEYS if key not in checkpoint]
     if missing:

@@ -12,7 +12,10 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from utils.data import TranslationData, generate_corpus, load_fra_eng, split_by_source
 from utils.runtime import PROFILES
+from utils.seq2seq import ModelConfig
+from utils.validate import require_int, require_number, require_one_of
 
 AMP_MODES = ("bf16", "off")
 # the presets of ``attn train --profile``: the course profiles, and the real-corpus CPU recipe
@@ -21,17 +24,6 @@ PRESETS = (*PROFILES, "cpu-real")
 # that the shipped models were trained on
 REAL_SUBSET_PAIRS = 73_719
 DATA_SOURCES = ("generated", "fra-eng", "file")
-
-
-def _check_int(name: str, value, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}; got {value!r}")
-
-
-def _check_number(name: str, value, *, positive: bool) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or (value <= 0 if positive else value < 0):
-        raise ValueError(f"{name} must be a finite number {'> 0' if positive else '>= 0'}; got {value!r}")
 
 
 @dataclass
@@ -70,26 +62,22 @@ class TrainConfig:
     label_smoothing: float = 0.0
 
     def __post_init__(self):
-        _check_int("steps", self.steps, 1)
-        _check_int("batch_size", self.batch_size, 1)
-        _check_number("lr", self.lr, positive=True)
-        _check_number("weight_decay", self.weight_decay, positive=False)
-        _check_number("clip_norm", self.clip_norm, positive=False)
-        _check_int("warmup_steps", self.warmup_steps, 0)
-        _check_int("log_every", self.log_every, 1)
-        _check_int("checkpoint_every", self.checkpoint_every, 0)
-        _check_int("eval_every", self.eval_every, 0)
-        _check_int("seed", self.seed, 0)
-        if self.amp not in AMP_MODES:
-            raise ValueError(f"amp must be one of {AMP_MODES}; got {self.amp!r}")
+        require_int("steps", self.steps, at_least=1)
+        require_int("batch_size", self.batch_size, at_least=1)
+        require_number("lr", self.lr, above=0)
+        require_number("weight_decay", self.weight_decay, at_least=0)
+        require_number("clip_norm", self.clip_norm, at_least=0)
+        require_int("warmup_steps", self.warmup_steps, at_least=0)
+        require_int("log_every", self.log_every, at_least=1)
+        require_int("checkpoint_every", self.checkpoint_every, at_least=0)
+        require_int("eval_every", self.eval_every, at_least=0)
+        require_int("seed", self.seed, at_least=0)
+        require_one_of("amp", self.amp, AMP_MODES)
         if self.max_len is not None:
-            _check_int("max_len", self.max_len, 2)
-        _check_int("eval_sentences", self.eval_sentences, 0)
-        if not (isinstance(self.min_lr_ratio, (int, float)) and 0 <= self.min_lr_ratio <= 1):
-            raise ValueError(f"min_lr_ratio must be a number in [0, 1]; got {self.min_lr_ratio!r}")
-        if not (isinstance(self.label_smoothing, (int, float)) and not isinstance(self.label_smoothing, bool)
-                and 0 <= self.label_smoothing < 1):
-            raise ValueError(f"label_smoothing must be a number in [0, 1); got {self.label_smoothing!r}")
+            require_int("max_len", self.max_len, at_least=2)
+        require_int("eval_sentences", self.eval_sentences, at_least=0)
+        require_number("min_lr_ratio", self.min_lr_ratio, at_least=0, at_most=1)
+        require_number("label_smoothing", self.label_smoothing, at_least=0, below=1)
 
     def lr_factor(self, step: int) -> float:
         """The learning-rate multiplier after ``step`` optimizer steps (0-based)."""
@@ -128,18 +116,17 @@ class DataSpec:
     pairs_sha256: str | None = None
 
     def __post_init__(self):
-        if self.source not in DATA_SOURCES:
-            raise ValueError(f"source must be one of {DATA_SOURCES}; got {self.source!r}")
+        require_one_of("source", self.source, DATA_SOURCES)
         if self.source == "generated":
-            _check_int("num_pairs", self.num_pairs, 10)
+            require_int("num_pairs", self.num_pairs, at_least=10)
         if self.source == "file":
             if not self.path:
                 raise ValueError("path is required when source='file'")
             self.path = str(Path(self.path).expanduser().resolve())
         if self.max_pairs is not None:
-            _check_int("max_pairs", self.max_pairs, 10)
-        _check_int("seed", self.seed, 0)
-        _check_int("min_freq", self.min_freq, 1)
+            require_int("max_pairs", self.max_pairs, at_least=10)
+        require_int("seed", self.seed, at_least=0)
+        require_int("min_freq", self.min_freq, at_least=1)
         if self.pairs_sha256 is not None and not _is_sha256(self.pairs_sha256):
             raise ValueError(f"pairs_sha256 must be 64 hexadecimal digits or None; got {self.pairs_sha256!r}")
 
@@ -174,8 +161,6 @@ def spec_splits(spec: DataSpec):
 
     Raises ``ValueError`` when the corpus's pairs differ from the recorded digest.
     """
-    from utils.data import generate_corpus, load_fra_eng, split_by_source
-
     if spec.source == "generated":
         pairs = generate_corpus(spec.num_pairs, spec.seed)
         fractions = dict(test_frac=0.1, valid_frac=0.1)  # as generated_splits
@@ -196,8 +181,6 @@ def spec_splits(spec: DataSpec):
 
 def build_data(spec: DataSpec, *, src_vocab=None, tgt_vocab=None):
     """The ``TranslationData`` of ``spec`` (vocabularies reused when given, e.g. from a checkpoint)."""
-    from utils.data import TranslationData
-
     return TranslationData(spec_splits(spec), min_freq=spec.min_freq, src_vocab=src_vocab,
                            tgt_vocab=tgt_vocab)
 
@@ -239,8 +222,6 @@ _PRESETS = {
 
 def presets(profile: str, decoder: str = "luong"):
     """``(ModelConfig, TrainConfig, DataSpec)`` for ``profile`` (one of ``PRESETS``) and ``decoder``."""
-    from utils.seq2seq import ModelConfig
-
     if profile not in PRESETS:
         raise ValueError(f"profile must be one of {PRESETS}; got {profile!r}")
     model_values, train_values, data_values = _PRESETS[profile]

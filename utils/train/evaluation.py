@@ -6,7 +6,10 @@ from dataclasses import dataclass
 
 import torch
 
+from utils.bleu import sacre_bleu_with_signature
 from utils.data import normalize, tokenize
+from utils.seq2seq import decode, detokenize
+from utils.validate import require_int
 
 
 @dataclass
@@ -46,8 +49,6 @@ def score_translations(sources: list[str], hypotheses: list[str], references: li
     ``normalize``) once, with the hypothesis of its first pair, against its references among
     these pairs, or in ``all_references`` (normalised English -> references) when given.
     """
-    from utils.metrics import sacre_bleu_with_signature
-
     if not (len(sources) == len(hypotheses) == len(references)):
         raise ValueError(f"sources, hypotheses and references must pair up; got {len(sources)}, "
                          f"{len(hypotheses)} and {len(references)}")
@@ -71,10 +72,7 @@ def score_translations(sources: list[str], hypotheses: list[str], references: li
 def decode_split(model, data, split: str, *, max_sentences: int | None = None, beam_size: int = 1,
                  batch_size: int = 64, max_len: int | None = None, device=None) -> list[list[int]]:
     """Target ids decoded for the first ``max_sentences`` pairs of ``split`` (in split order)."""
-    from utils.seq2seq import decode
-
-    if not isinstance(beam_size, int) or isinstance(beam_size, bool) or beam_size < 1:
-        raise ValueError(f"beam_size must be an int >= 1; got {beam_size!r}")
+    require_int("beam_size", beam_size, at_least=1)
     count = len(data.pairs[split]) if max_sentences is None else min(max_sentences, len(data.pairs[split]))
     device = next(model.parameters()).device if device is None else torch.device(device)
     bos, eos = data.tgt_vocab.bos, data.tgt_vocab.eos
@@ -104,8 +102,6 @@ def bleu_on_split(model, data, split: str = "valid", *, max_sentences: int | Non
     multi-reference figure still uses all the split's translations of those
     English sentences.
     """
-    from utils.seq2seq import detokenize
-
     decoded = decode_split(model, data, split, max_sentences=max_sentences, beam_size=beam_size,
                            batch_size=batch_size, device=device)
     pairs = data.pairs[split][: len(decoded)]
@@ -118,8 +114,6 @@ def bleu_on_split(model, data, split: str = "valid", *, max_sentences: int | Non
 def references_by_source(pairs) -> dict[str, list[str]]:
     """Normalised English sentence -> its French translations in ``pairs`` (tokenised and
     detokenised as the hypotheses are), in order, without repeats."""
-    from utils.seq2seq import detokenize
-
     grouped: dict[str, list[str]] = {}
     for english, french in pairs:
         references = grouped.setdefault(normalize(english), [])

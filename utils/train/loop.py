@@ -26,6 +26,7 @@ from utils.seq2seq import masked_cross_entropy
 from utils.train import distributed
 from utils.train.checkpoint import CHECKPOINT_NAME, FORMAT_VERSION, read_checkpoint, save_atomic
 from utils.train.config import TrainConfig
+from utils.train.evaluation import bleu_on_split
 from utils.train.metrics_file import METRICS_NAME, environment_info, write_metrics
 from utils.train.run_state import (
     IntervalMeter,
@@ -133,7 +134,6 @@ def train_step(model, batch, optimizer, scheduler, config: TrainConfig, use_amp:
 def validate(model, data, config: TrainConfig, run: RunState, info, device, say) -> None:
     """Greedy sacreBLEU on up to ``config.eval_sentences`` validation sentences (rank 0)."""
     if info.is_main and config.eval_sentences > 0 and len(data.pairs["valid"]) > 0:
-        from utils.train.evaluation import bleu_on_split  # evaluation imports the decoders
 
         # decoding draws no random numbers, but keep it from ever shifting the training RNG
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):

@@ -9,6 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+import torch
+
+from utils.pretrained import PRETRAINED_NAMES, load_pretrained
+from utils.train.checkpoint import load_checkpoint
+
 
 def int_at_least(low: int):
     """An argparse ``type``: an integer >= ``low`` (argparse names the option in its error)."""
@@ -49,8 +54,6 @@ def add_device_options(parser: argparse.ArgumentParser) -> None:
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     """``--checkpoint PATH`` or ``--pretrained NAME``: exactly one."""
-    from utils.pretrained import PRETRAINED_NAMES
-
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--checkpoint", metavar="PATH",
                        help="a checkpoint.pt, or the --out folder of `attn train`")
@@ -60,17 +63,12 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 def load_model(args: argparse.Namespace, device):
     """``(model, src_vocab, tgt_vocab, checkpoint)`` of ``--checkpoint`` or ``--pretrained``."""
-    from utils.pretrained import load_pretrained
-    from utils.train.checkpoint import load_checkpoint
-
     if args.pretrained is not None:
         return load_pretrained(args.pretrained, device=device)
     return load_checkpoint(args.checkpoint, device=device)
 
 
 def apply_threads(threads: int | None) -> None:
-    import torch
-
     if threads is not None:
         if threads < 1:
             raise ValueError(f"--threads must be >= 1; got {threads}")

@@ -17,6 +17,9 @@ import argparse
 import time
 from pathlib import Path
 
+from utils.data import CorpusUnavailable, Splits, TranslationData
+from utils.pretrained import pretrained_test_pairs, read_pairs_tsv
+from utils.runtime import choose_device
 from utils.train.commands import (
     add_device_options,
     add_model_options,
@@ -25,6 +28,8 @@ from utils.train.commands import (
     int_at_least,
     load_model,
 )
+from utils.train.config import DataSpec, build_data
+from utils.train.evaluation import bleu_on_split
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -47,10 +52,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def _evaluation_data(args, checkpoint: dict, src_vocab, tgt_vocab):
     """``(TranslationData, description)``: the pairs to score, with the model's vocabularies."""
-    from utils.data import Splits, TranslationData
-    from utils.pretrained import pretrained_test_pairs, read_pairs_tsv
-    from utils.train.config import DataSpec, build_data
-
     def test_only(pairs):
         return TranslationData(Splits([], [], pairs), src_vocab=src_vocab, tgt_vocab=tgt_vocab)
 
@@ -73,10 +74,6 @@ def _evaluation_data(args, checkpoint: dict, src_vocab, tgt_vocab):
 
 
 def run(args: argparse.Namespace) -> int:
-    from utils.data import CorpusUnavailable
-    from utils.runtime import choose_device
-    from utils.train.evaluation import bleu_on_split
-
     if args.beam < 1:
         return fail("evaluate", f"--beam must be >= 1; got {args.beam}", 2)
     if args.max_sentences is not None and args.max_sentences < 1:

@@ -16,7 +16,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+from utils.data import CorpusUnavailable, Vocab
+from utils.runtime import choose_device, get_profile, seed_everything
+from utils.seq2seq import ModelConfig, build_model
+from utils.train import distributed
+from utils.train.checkpoint import CHECKPOINT_NAME, read_checkpoint
 from utils.train.commands import add_device_options, apply_threads, fail, int_at_least, number_in
+from utils.train.config import DataSpec, TrainConfig, build_data, presets
+from utils.train.loop import TrainingDiverged, train
 
 # options that change the model or the data: a resumed run must not change them
 _MODEL_OPTIONS = ("decoder", "embed_size", "num_hiddens", "num_layers", "dropout", "bidirectional",
@@ -87,8 +94,6 @@ def _given(args, names) -> dict:
 
 
 def _data_spec(args, default):
-    from utils.train.config import DataSpec
-
     values = dataclasses.asdict(default)
     if args.generated is not None:
         values.update(source="generated", num_pairs=args.generated, path=None)
@@ -108,9 +113,6 @@ def _data_spec(args, default):
 
 def _configs(args, profile: str, checkpoint: dict | None):
     """``(ModelConfig, TrainConfig, DataSpec)`` from the preset (or the checkpoint) and the options."""
-    from utils.seq2seq import ModelConfig
-    from utils.train.config import DataSpec, TrainConfig, presets
-
     if checkpoint is not None:
         model_config = ModelConfig(**checkpoint["model_config"])
         train_config = TrainConfig.from_dict(checkpoint["train_config"])
@@ -138,14 +140,6 @@ def _configs(args, profile: str, checkpoint: dict | None):
 
 
 def run(args: argparse.Namespace) -> int:
-    from utils.data import CorpusUnavailable
-    from utils.runtime import choose_device, get_profile, seed_everything
-    from utils.seq2seq import build_model
-    from utils.train import distributed
-    from utils.train.checkpoint import CHECKPOINT_NAME, read_checkpoint
-    from utils.train.config import build_data
-    from utils.train.loop import TrainingDiverged, train
-
     try:
         apply_threads(args.threads)
         profile = args.profile if args.profile == "cpu-real" else get_profile(args.profile)
@@ -203,8 +197,6 @@ def run(args: argparse.Namespace) -> int:
 def check_out_dir(out_dir: Path, *, overwrite: bool) -> None:
     """Refuse before any step runs: an --out that is a file, that cannot be written, or that holds a
     run which ``--resume`` would continue and a fresh start would silently replace."""
-    from utils.train.checkpoint import CHECKPOINT_NAME
-
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"--out {out_dir} is a file, not a folder: give a folder for checkpoint.pt and metrics.json")
     if (out_dir / CHECKPOINT_NAME).is_file() and not overwrite:
@@ -221,8 +213,6 @@ def check_out_dir(out_dir: Path, *, overwrite: bool) -> None:
 
 def _check_resumed_profile(profile: str, checkpoint: dict, out_dir: Path) -> None:
     """``--resume --profile P``: P must be the profile whose sizes the saved run has."""
-    from utils.train.config import presets
-
     model_config, _, _ = presets(profile, checkpoint["model_config"]["decoder"])
     if dataclasses.asdict(model_config) != checkpoint["model_config"]:
         raise ValueError(f"--resume: {out_dir} holds a run with other sizes than --profile {profile} "
@@ -231,6 +221,4 @@ def _check_resumed_profile(profile: str, checkpoint: dict, out_dir: Path) -> Non
 
 
 def _vocab(description: dict):
-    from utils.data import Vocab
-
     return Vocab.from_dict(description)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 
+from utils.runtime import choose_device
+from utils.seq2seq import translate
 from utils.train.commands import (
     add_device_options,
     add_model_options,
@@ -79,9 +81,6 @@ def save_alignment_plot(path: str, results, title_prefix: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from utils.runtime import choose_device
-    from utils.seq2seq import translate
-
     if args.beam < 1:
         return fail("translate", f"--beam must be >= 1; got {args.beam}", 2)
     try:

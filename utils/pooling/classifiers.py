@@ -21,22 +21,10 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from utils.attention.masking import length_mask
 from utils.attention.per_step import PerStepAttention
-from utils.attention.pooling import AttentionPooling, check_outputs
+from utils.attention.pooling import AttentionPooling, require_outputs
+from utils.validate import require_lengths
 
 POOLINGS = ("last", "mean", "attention", "per_step")
-
-
-def check_valid_lens(valid_lens, batch: int, steps: int) -> None:
-    """Raise unless ``valid_lens`` is an integer ``(batch,)`` tensor with values in ``[1, steps]``."""
-    if not torch.is_tensor(valid_lens):
-        raise TypeError(f"valid_lens must be a torch.Tensor of shape ({batch},); got {type(valid_lens).__name__}")
-    if valid_lens.is_floating_point() or valid_lens.dtype == torch.bool:
-        raise TypeError(f"valid_lens must hold integers; got dtype {valid_lens.dtype}")
-    if tuple(valid_lens.shape) != (batch,):
-        raise ValueError(f"valid_lens must have shape (batch,) = ({batch},); got {tuple(valid_lens.shape)}")
-    if batch and (int(valid_lens.min()) < 1 or int(valid_lens.max()) > steps):
-        raise ValueError(f"valid_lens must be in [1, {steps}] (the number of steps); got values from "
-                         f"{int(valid_lens.min())} to {int(valid_lens.max())}")
 
 
 def last_valid_state(outputs: torch.Tensor, valid_lens: torch.Tensor) -> torch.Tensor:
@@ -45,16 +33,16 @@ def last_valid_state(outputs: torch.Tensor, valid_lens: torch.Tensor) -> torch.T
     For a unidirectional LSTM this is its state after the last real token;
     ``outputs[:, -1]`` would be the state after the padding.
     """
-    check_outputs(outputs, outputs.shape[-1] if torch.is_tensor(outputs) and outputs.dim() else 0)
-    check_valid_lens(valid_lens, outputs.shape[0], outputs.shape[1])
+    require_outputs(outputs, outputs.shape[-1] if torch.is_tensor(outputs) and outputs.dim() else 0)
+    require_lengths("valid_lens", valid_lens, shape=(outputs.shape[0],), low=1, high=outputs.shape[1], high_is="steps")
     index = (valid_lens.to(outputs.device) - 1).long()  # (batch,)
     return outputs[torch.arange(outputs.shape[0], device=outputs.device), index]
 
 
 def mean_over_valid(outputs: torch.Tensor, valid_lens: torch.Tensor) -> torch.Tensor:
     """The mean of ``outputs`` over the valid steps only: ``(batch, steps, h)`` -> ``(batch, h)``."""
-    check_outputs(outputs, outputs.shape[-1] if torch.is_tensor(outputs) and outputs.dim() else 0)
-    check_valid_lens(valid_lens, outputs.shape[0], outputs.shape[1])
+    require_outputs(outputs, outputs.shape[-1] if torch.is_tensor(outputs) and outputs.dim() else 0)
+    require_lengths("valid_lens", valid_lens, shape=(outputs.shape[0],), low=1, high=outputs.shape[1], high_is="steps")
     keep = length_mask(valid_lens.to(outputs.device), outputs.shape[1]).unsqueeze(-1)  # (batch, steps, 1)
     total = outputs.masked_fill(~keep, 0.0).sum(dim=1)
     return total / valid_lens.to(outputs.device, outputs.dtype).unsqueeze(-1)
@@ -91,7 +79,7 @@ class SentenceClassifier(nn.Module):
         if not torch.is_tensor(ids) or ids.dim() != 2 or ids.is_floating_point():
             shape = tuple(ids.shape) if torch.is_tensor(ids) else type(ids).__name__
             raise ValueError(f"ids must be an integer tensor of shape (batch, steps); got {shape}")
-        check_valid_lens(valid_lens, ids.shape[0], ids.shape[1])
+        require_lengths("valid_lens", valid_lens, shape=(ids.shape[0],), low=1, high=ids.shape[1], high_is="steps")
         packed = pack_padded_sequence(self.embedding(ids), valid_lens.cpu(), batch_first=True,
                                       enforce_sorted=False)
         packed_outputs, (h_n, _) = self.lstm(packed)

@@ -16,6 +16,8 @@ import math
 from collections import Counter
 from typing import NamedTuple
 
+from utils.validate import require_int, require_one_of
+
 SMOOTH_METHODS = ("none", "exp")
 
 
@@ -82,10 +84,8 @@ def corpus_bleu(hypotheses: list[list[str]], references: list[list[str]], max_or
             f"hypotheses and references must pair up; got {len(hypotheses)} hypotheses and "
             f"{len(references)} references"
         )
-    if isinstance(max_order, bool) or not isinstance(max_order, int) or max_order < 1:
-        raise ValueError(f"max_order must be a positive int; got {max_order!r}")
-    if smooth not in SMOOTH_METHODS:
-        raise ValueError(f"smooth must be one of {SMOOTH_METHODS}; got {smooth!r}")
+    require_int("max_order", max_order, at_least=1)
+    require_one_of("smooth", smooth, SMOOTH_METHODS)
 
     matches, totals = [0] * max_order, [0] * max_order
     hyp_len = ref_len = 0
