@@ -10,8 +10,11 @@ from hypothesis import strategies as st
 from utils.attention import AttentionPooling, PerStepAttention
 from utils.pooling import (
     ANIMALS,
+    PoolingTask,
+    accuracy_by_length,
     build_and_train,
     evaluate_classifier,
+    length_edges,
     long_threshold,
     make_task,
     make_train_test,
@@ -350,3 +353,19 @@ def test_the_cpu_record_is_the_table_the_chapter_shows_and_it_separates_the_pool
         assert attention["updates_to_99_long"] < (mean["updates_to_99_long"] or 10**9)
         assert attention["evidence_weight"] > 0.8 > 0.05 > attention["distractor_weight"]
         assert [point["updates"] for point in attention["curve"]] == list(range(25, 201, 25))
+
+
+def test_length_quarters_and_accuracy_by_length():
+    task = make_task(200, seed=3)
+    assert isinstance(task, PoolingTask) and len(task) == task.ids.shape[0] == task.labels.shape[0] == 200
+    edges = length_edges(task)
+    assert len(edges) == 5 and edges == sorted(edges)
+    assert edges[0] == int(task.valid_lens.min()) and edges[-1] == int(task.valid_lens.max())
+    assert long_threshold(task) >= edges[2]
+    correct = task.valid_lens % 2 == 0  # any pattern: the function only groups and averages
+    accuracies = accuracy_by_length(correct, task, edges)
+    bins = torch.bucketize(task.valid_lens.float(), torch.tensor(edges[1:-1], dtype=torch.float), right=True)
+    for quarter, accuracy in enumerate(accuracies):
+        members = correct[bins == quarter]
+        assert accuracy == pytest.approx(members.float().mean().item())
+    assert sum((bins == quarter).sum().item() for quarter in range(4)) == len(task)

@@ -12,6 +12,7 @@ from utils.data import TranslationData, generate_corpus
 from utils.data.splits import Splits
 from utils.seq2seq import (
     ModelConfig,
+    Translation,
     beam_search,
     build_model,
     decode,
@@ -206,6 +207,7 @@ def test_translate_round_trip(overfit):
                             batch_size=2)
         assert len(results) == 5
         for result, ids in zip(results, data.tgt_ids["train"][:5], strict=True):
+            assert isinstance(result, Translation)
             assert result.tokens == data.tgt_vocab.decode(ids)
             assert result.source_tokens[-1] == "<eos>"
             assert result.weights.shape == (len(result.tokens), len(result.source_tokens))

@@ -10,7 +10,9 @@ import torch
 
 from utils.seq2seq import (
     BahdanauDecoder,
+    Decoder,
     LuongDecoder,
+    Memory,
     ModelConfig,
     PlainDecoder,
     Seq2Seq,
@@ -196,3 +198,19 @@ def test_cuda_bf16_autocast_matches_fp32(decoder):
     with torch.autocast("cuda", dtype=torch.bfloat16):
         logits, _ = model(src, src_valid_lens, tgt_in)
     torch.testing.assert_close(logits.float(), reference, atol=0.05, rtol=0.05)
+
+
+@pytest.mark.parametrize(("decoder", "bidirectional", "attention"), CASES)
+def test_every_decoder_is_a_decoder_and_memory_selects_sentences(decoder, bidirectional, attention):
+    """The beam search repeats each sentence's memory K times with ``Memory.index_select``."""
+    model = tiny(decoder, bidirectional, attention)
+    assert isinstance(model.decoder, Decoder)
+    src, src_valid_lens, _ = batch()
+    memory = model.encode(src, src_valid_lens)
+    assert isinstance(memory, Memory)
+    rows = torch.tensor([2, 0, 2])
+    picked = memory.index_select(rows)
+    torch.testing.assert_close(picked.outputs, memory.outputs[rows])
+    torch.testing.assert_close(picked.state[0], memory.state[0][:, rows])
+    torch.testing.assert_close(picked.state[1], memory.state[1][:, rows])
+    assert picked.valid_lens.tolist() == [1, 6, 1]

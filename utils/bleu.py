@@ -20,6 +20,8 @@ from utils.validate import require_int, require_one_of
 
 SMOOTH_METHODS = ("none", "exp")
 
+__all__ = ["corpus_bleu", "ngram_counts", "sacre_bleu", "sacre_bleu_with_signature"]
+
 
 class BleuScore(NamedTuple):
     """A corpus BLEU score and what it is made of.
@@ -40,7 +42,10 @@ class BleuScore(NamedTuple):
 
 
 def ngram_counts(tokens: list[str], n: int) -> Counter:
-    """How often each n-gram (a tuple of ``n`` tokens) occurs in ``tokens``."""
+    """How often each n-gram (a tuple of ``n`` tokens) occurs in ``tokens``.
+
+    No chapter builds it; tested in tests/test_bleu.py.
+    """
     return Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
 
 
@@ -76,6 +81,8 @@ def corpus_bleu(hypotheses: list[list[str]], references: list[list[str]], max_or
     With either, a corpus with no n-grams of some order (every hypothesis shorter than n tokens)
     scores 0, an empty hypothesis adds 0 to the hypothesis length (lowering BP), and an empty
     corpus scores 0.
+
+    Built in chapter 06 §8; tested in tests/test_bleu.py.
     """
     hypotheses = _check_corpus("hypotheses", hypotheses)
     references = _check_corpus("references", references)
@@ -135,6 +142,8 @@ def sacre_bleu_with_signature(hypotheses: list[str], references: list[str] | lis
     ``references``: one ``str`` per hypothesis (single reference), or one non-empty list of
     ``str`` per hypothesis (every correct translation of that sentence: multi-reference BLEU,
     where an n-gram counts as matched when any reference has it).
+
+    No chapter builds it (attn evaluate reports it); tested in tests/test_bleu.py.
     """
     if isinstance(hypotheses, str) or not all(isinstance(s, str) for s in hypotheses):
         raise TypeError("hypotheses must be a list of str sentences")
@@ -165,5 +174,8 @@ def sacre_bleu_with_signature(hypotheses: list[str], references: list[str] | lis
 
 def sacre_bleu(hypotheses: list[str], references: list[str] | list[list[str]]) -> float:
     """sacreBLEU corpus BLEU (0-100, default 13a tokenizer and exp smoothing) of detokenised
-    strings, one reference each (or a list of references each): the number the course reports."""
+    strings, one reference each (or a list of references each): the number the course reports.
+
+    Used in chapter 06 §8; tested in tests/test_bleu.py.
+    """
     return sacre_bleu_with_signature(hypotheses, references).score

@@ -14,7 +14,10 @@ from utils.attention.multihead import MultiHeadAttention
 
 
 def gated_mix(x: torch.Tensor, attended: torch.Tensor, gate_logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(g * attended + (1 - g) * x, g)`` with ``g = sigmoid(gate_logits)``; all ``(batch, seq, features)``."""
+    """``(g * attended + (1 - g) * x, g)`` with ``g = sigmoid(gate_logits)``; all ``(batch, seq, features)``.
+
+    Used in chapter 05 §5 by ``GatedSelfAttention``; tested in tests/test_gated_attention.py.
+    """
     for name, tensor in (("attended", attended), ("gate_logits", gate_logits)):
         if tensor.shape != x.shape:
             raise ValueError(f"{name} must have the shape of x, {tuple(x.shape)}; got {tuple(tensor.shape)}")
@@ -28,6 +31,8 @@ class GatedSelfAttention(nn.Module):
 
     After each forward pass ``last_gate`` holds the gate values ``(batch, seq, embed_dim)``
     (detached), for inspection and plots.
+
+    Built in chapter 05 §5; tested in tests/test_gated_attention.py.
     """
 
     def __init__(self, embed_dim: int, num_heads: int = 1, dropout: float = 0.0, bias: bool = True):

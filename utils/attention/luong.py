@@ -23,6 +23,8 @@ class LuongAttention(nn.Module):
     outputs (often many more) need no projection. ``forward(queries (batch, T, H), keys (batch, S,
     H), values (batch, S, H_v), valid_lens (batch,) or None) -> context (batch, T, H_v)``; the
     weights ``(batch, T, S)`` are kept in ``self.attention_weights`` for plotting.
+
+    Built in chapter 07 §3; tested in tests/test_luong_attention.py.
     """
 
     def __init__(self, num_hiddens: int, score: str = "general"):

@@ -14,7 +14,11 @@ from utils.validate import require_lengths
 
 
 def length_mask(valid_lens: torch.Tensor, num_keys: int) -> torch.Tensor:
-    """``(*valid_lens.shape, num_keys)`` bool: True where ``position < valid_len``."""
+    """``(*valid_lens.shape, num_keys)`` bool: True where ``position < valid_len``.
+
+    Built in chapter 01 §2 as ``positions < valid_lens[:, None]``; tested in
+    tests/test_dot_product_attention.py.
+    """
     positions = torch.arange(num_keys, device=valid_lens.device)
     return positions < valid_lens.unsqueeze(-1)
 
@@ -96,8 +100,7 @@ def masked_softmax(scores: torch.Tensor, valid_lens: torch.Tensor | None = None,
                    keep: torch.Tensor | None = None) -> torch.Tensor:
     """Softmax over the last axis that gives zero weight to the keys a query may not see.
 
-    The one masking primitive of the course (built in chapter 01; tested in
-    tests/test_masked_softmax.py): every attention layer's weights come from here.
+    The one masking primitive of the course: every attention layer's weights come from here.
 
     Args:
         scores: ``(batch, queries, keys)`` (or any ``(batch, ..., queries, keys)``, e.g. heads).
@@ -109,6 +112,9 @@ def masked_softmax(scores: torch.Tensor, valid_lens: torch.Tensor | None = None,
     Returns:
         Weights with the shape and dtype of ``scores``; each row sums to 1 over the keys it may
         see, and a fully masked row is all zeros (never NaN). ``scores`` is not modified.
+
+    Built in chapter 01 §2 as ``masked_fill``, then used from §3 on; tested in
+    tests/test_masked_softmax.py.
     """
     if not torch.is_tensor(scores):
         raise TypeError(f"scores must be a torch.Tensor; got {type(scores).__name__}")

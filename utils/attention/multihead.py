@@ -33,6 +33,8 @@ def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
     The view splits the *feature* axis into ``(num_heads, head_dim)``; the transpose then
     moves heads in front of positions. Both are needed: viewing straight to
     ``(batch * num_heads, seq, head_dim)`` cuts the memory into slabs that mix positions.
+
+    Built in chapter 05 §2; tested in tests/test_multihead_attention.py.
     """
     if x.dim() != 3:
         raise ValueError(f"x must have shape (batch, seq, features); got shape {tuple(x.shape)}")
@@ -43,7 +45,10 @@ def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
 
 
 def merge_heads(x: torch.Tensor) -> torch.Tensor:
-    """``(batch, num_heads, seq, head_dim)`` -> ``(batch, seq, num_heads * head_dim)``, undoing :func:`split_heads`."""
+    """``(batch, num_heads, seq, head_dim)`` -> ``(batch, seq, num_heads * head_dim)``, undoing :func:`split_heads`.
+
+    Built in chapter 05 §2; tested in tests/test_multihead_attention.py.
+    """
     if x.dim() != 4:
         raise ValueError(f"x must have shape (batch, heads, seq, head_dim); got shape {tuple(x.shape)}")
     batch, heads, seq, head_dim = x.shape
@@ -56,6 +61,8 @@ def causal_mask(num_queries: int, num_keys: int | None = None, device=None) -> t
 
     The ``nn.MultiheadAttention`` convention (True = ignore), aligned at the top-left like
     ``F.scaled_dot_product_attention(is_causal=True)``.
+
+    Built in chapter 05 §3; tested in tests/test_multihead_attention.py.
     """
     num_keys = num_queries if num_keys is None else num_keys
     return torch.ones(num_queries, num_keys, dtype=torch.bool, device=device).triu(diagonal=1)
@@ -72,6 +79,9 @@ class MultiHeadAttention(nn.Module):
 
     One difference from torch: a query that may see no key at all gets zero weights and a
     zero attention output (then the output projection's bias), never NaN.
+
+    Built in chapter 05 §2; tested in tests/test_multihead_attention.py,
+    tests/test_attention_hostile.py.
     """
 
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True):

@@ -40,6 +40,8 @@ class PerStepAttention(nn.Module):
     ``return_sequences=True``; ``weights`` is ``(batch, num_steps)``.
     Without ``valid_lens`` padding steps get weight, as in the Keras original.
     Any other number of steps raises the original's broadcasting ``RuntimeError``.
+
+    Used in chapter 04 §4; tested in tests/test_attention_pooling.py.
     """
 
     def __init__(self, num_hiddens: int, num_steps: int, return_sequences: bool = False):

@@ -42,6 +42,8 @@ class AttentionPooling(nn.Module):
     ``vector`` is ``(batch, num_hiddens)``, ``weights`` is ``(batch, steps)``, each row
     summing to 1 over its valid steps. Steps at or beyond ``valid_lens`` get exactly
     zero weight and their values never reach the vector (even NaN or inf there).
+
+    Built in chapter 04 §2; tested in tests/test_attention_pooling.py.
     """
 
     def __init__(self, num_hiddens: int, num_energy_hiddens: int | None = None):

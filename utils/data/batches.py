@@ -71,6 +71,8 @@ class TranslationData:
     Attributes: ``pairs[split]`` (raw pairs), ``src_ids[split]`` /
     ``tgt_ids[split]`` (token ids without any special token), ``src_vocab``,
     ``tgt_vocab``.
+
+    Used in chapter 06 §2; tested in tests/test_data_batches.py.
     """
 
     def __init__(self, splits: Splits, *, min_freq: int = 2, src_vocab: Vocab | None = None,

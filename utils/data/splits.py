@@ -61,7 +61,10 @@ def split_by_source(
 def generated_splits(
     num_pairs: int, seed: int = 0, test_frac: float = 0.1, valid_frac: float = 0.1, *, max_clauses: int = 1
 ) -> Splits:
-    """``generate_corpus(num_pairs, seed, max_clauses=max_clauses)`` split by unique English sentence (same seed)."""
+    """``generate_corpus(num_pairs, seed, max_clauses=max_clauses)`` split by unique English sentence (same seed).
+
+    Used in chapter 06 §1; tested in tests/test_data_grammar_splits.py.
+    """
     return split_by_source(
         generate_corpus(num_pairs, seed, max_clauses=max_clauses), test_frac=test_frac, valid_frac=valid_frac,
         seed=seed,

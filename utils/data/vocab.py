@@ -40,6 +40,8 @@ class Vocab:
 
     ``token_lists_or_counter`` is a list of token lists (sentences), a flat list
     of tokens, or a mapping token -> count (e.g. a ``collections.Counter``).
+
+    No chapter builds it; tested in tests/test_data_text_vocab.py.
     """
 
     pad, bos, eos, unk = 0, 1, 2, 3

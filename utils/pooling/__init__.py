@@ -3,7 +3,8 @@
 - ``SentenceClassifier``, ``last_valid_state``, ``mean_over_valid`` (``classifiers``): the models
 - ``make_task``, ``PoolingTask``, ``weight_on_evidence`` (``task``): the passages to classify
 - ``train_classifier``, ``evaluate_classifier``, ``build_and_train`` (``training``)
-- ``compare_poolings`` and ``python -m utils.pooling.experiment`` (``experiment``): the cpu table
+- ``accuracy_by_length`` and friends, ``compare_poolings`` and ``python -m utils.pooling.experiment``
+  (``experiment``): the cpu table
 
 The attention pooling layers themselves live in ``utils.attention`` (``AttentionPooling``,
 ``PerStepAttention``), beside the other attention layers.
@@ -12,7 +13,6 @@ The attention pooling layers themselves live in ``utils.attention`` (``Attention
 from utils.pooling.classifiers import SentenceClassifier, last_valid_state, mean_over_valid
 from utils.pooling.experiment import (
     accuracy_by_length,
-    compare_poolings,
     length_edges,
     long_threshold,
 )
@@ -29,7 +29,6 @@ __all__ = [
     "ANIMALS",
     "PoolingTask",
     "accuracy_by_length",
-    "compare_poolings",
     "length_edges",
     "long_threshold",
     "make_train_test",

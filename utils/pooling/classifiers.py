@@ -32,6 +32,8 @@ def last_valid_state(outputs: torch.Tensor, valid_lens: torch.Tensor) -> torch.T
 
     For a unidirectional LSTM this is its state after the last real token;
     ``outputs[:, -1]`` would be the state after the padding.
+
+    No chapter builds it; tested in tests/test_attention_pooling.py.
     """
     require_outputs(outputs, outputs.shape[-1] if torch.is_tensor(outputs) and outputs.dim() else 0)
     require_lengths("valid_lens", valid_lens, shape=(outputs.shape[0],), low=1, high=outputs.shape[1], high_is="steps")
@@ -40,7 +42,10 @@ def last_valid_state(outputs: torch.Tensor, valid_lens: torch.Tensor) -> torch.T
 
 
 def mean_over_valid(outputs: torch.Tensor, valid_lens: torch.Tensor) -> torch.Tensor:
-    """The mean of ``outputs`` over the valid steps only: ``(batch, steps, h)`` -> ``(batch, h)``."""
+    """The mean of ``outputs`` over the valid steps only: ``(batch, steps, h)`` -> ``(batch, h)``.
+
+    Built in chapter 04 §3; tested in tests/test_attention_pooling.py.
+    """
     require_outputs(outputs, outputs.shape[-1] if torch.is_tensor(outputs) and outputs.dim() else 0)
     require_lengths("valid_lens", valid_lens, shape=(outputs.shape[0],), low=1, high=outputs.shape[1], high_is="steps")
     keep = length_mask(valid_lens.to(outputs.device), outputs.shape[1]).unsqueeze(-1)  # (batch, steps, 1)
@@ -53,6 +58,8 @@ class SentenceClassifier(nn.Module):
 
     ``forward`` returns ``(logits, weights)``: the attention weights ``(batch, steps)``
     for the two attention poolings, ``None`` for ``"last"`` and ``"mean"``.
+
+    Built in chapter 04 §3; tested in tests/test_attention_pooling.py.
     """
 
     def __init__(self, vocab_size: int, num_embed: int, num_hiddens: int, *, pooling: str = "attention",

@@ -26,17 +26,26 @@ from utils.runtime import get_profile
 
 
 def long_threshold(task: PoolingTask) -> int:
-    """Passages at least this long are "long": the longest quarter of ``task``."""
+    """Passages at least this long are "long": the longest quarter of ``task``.
+
+    Used in chapter 04 §3; tested in tests/test_attention_pooling.py.
+    """
     return int(torch.quantile(task.valid_lens.float(), 0.75).item())
 
 
 def length_edges(task: PoolingTask) -> list[int]:
-    """Token counts that cut ``task``'s passages into four quarters by length (five edges)."""
+    """Token counts that cut ``task``'s passages into four quarters by length (five edges).
+
+    Used in chapter 04 §3; tested in tests/test_attention_pooling.py.
+    """
     return [int(x) for x in torch.quantile(task.valid_lens.float(), torch.tensor(LENGTH_QUANTILES)).round()]
 
 
 def accuracy_by_length(correct: torch.Tensor, task: PoolingTask, edges: list[int]) -> list[float]:
-    """Accuracy in each quarter of passage length (``edges`` from :func:`length_edges`)."""
+    """Accuracy in each quarter of passage length (``edges`` from :func:`length_edges`).
+
+    Used in chapter 04 §3; tested in tests/test_attention_pooling.py.
+    """
     bins = torch.bucketize(task.valid_lens.float(), torch.tensor(edges[1:-1], dtype=torch.float), right=True)
     return [correct[bins == b].float().mean().item() for b in range(len(edges) - 1)]
 
@@ -65,6 +74,9 @@ def compare_poolings(profile: str | None = None, seed: int = 0, *, verbose: bool
     passages first reached 0.99 (None if it did not), the learning curve, the accuracy by
     quarter of passage length after half the updates, the attention weight on the evidence and
     on the distractors (attention only), and the training seconds (indicative: wall time).
+
+    No chapter builds it; its table is in chapter 04 §5 as ``python -m utils.pooling.experiment``;
+    tested in tests/test_attention_pooling.py.
     """
     config = settings(profile)
     train, test = make_train_test(config, seed)

@@ -55,6 +55,8 @@ class PoolingTask(NamedTuple):
     at the deciding sentence's three tokens around ``not``), distractors ``(num, steps)`` bool
     (the same three tokens of every distractor sentence), tokens (the passages, as lists of
     strings), vocab (shared by every task, see :func:`task_vocab`).
+
+    Used in chapter 04 §1 by ``make_train_test``; tested in tests/test_attention_pooling.py.
     """
 
     ids: torch.Tensor
@@ -122,6 +124,8 @@ def make_task(num_examples: int, *, min_sentences: int = 1, max_sentences: int =
     affirmative sentence. ``evidence`` marks the deciding sentence's three tokens
     around ``not``, ``distractors`` those of every distractor. ``pad_to`` pads every
     passage to that many steps (default: the longest passage).
+
+    Used in chapter 04 §1; tested in tests/test_attention_pooling.py.
     """
     require_int("num_examples", num_examples, at_least=0)
     require_int("min_sentences", min_sentences, at_least=1)
@@ -172,7 +176,10 @@ def make_task(num_examples: int, *, min_sentences: int = 1, max_sentences: int =
 
 def weight_on_evidence(weights: torch.Tensor, evidence: torch.Tensor) -> torch.Tensor:
     """Per passage, the share of attention mass on ``evidence`` (or any other mask of the same
-    shape, e.g. the distractors): ``(batch, steps)`` -> ``(batch,)``."""
+    shape, e.g. the distractors): ``(batch, steps)`` -> ``(batch,)``.
+
+    Used in chapter 04 §3; tested in tests/test_attention_pooling.py.
+    """
     if weights.shape != evidence.shape:
         raise ValueError(f"weights {tuple(weights.shape)} and evidence {tuple(evidence.shape)} must "
                          "have the same shape (batch, steps)")

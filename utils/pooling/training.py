@@ -28,6 +28,8 @@ def train_classifier(model: nn.Module, task: PoolingTask, *, num_updates: int, b
 
     With ``every`` and ``callback``, ``callback(updates)`` runs after every ``every`` updates
     (to record a learning curve); it does not change the training.
+
+    Built in chapter 04 §3 as ``train_model``; tested in tests/test_attention_pooling.py.
     """
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
@@ -53,7 +55,10 @@ def train_classifier(model: nn.Module, task: PoolingTask, *, num_updates: int, b
 def evaluate_classifier(model: nn.Module, task: PoolingTask, batch_size: int = 500) -> dict:
     """``correct`` ``(num,)`` bool, ``accuracy``, ``weights`` ``(num, steps)`` (or None),
     ``evidence_weight`` and ``distractor_weight``: the mean share of attention on the
-    evidence and on the distractors (None without attention)."""
+    evidence and on the distractors (None without attention).
+
+    Used in chapter 04 §3; tested in tests/test_attention_pooling.py.
+    """
     model.eval()
     device = _device(model)
     correct, all_weights = [], []
@@ -74,7 +79,10 @@ def evaluate_classifier(model: nn.Module, task: PoolingTask, batch_size: int = 5
 
 
 def settings(profile: str | None = None) -> dict:
-    """Sizes of the comparison for a profile (``smoke``: seconds, ``cpu``: minutes on 1 thread)."""
+    """Sizes of the comparison for a profile (``smoke``: seconds, ``cpu``: minutes on 1 thread).
+
+    Used in chapter 04 §1; tested in tests/test_attention_pooling.py.
+    """
     return {
         "num_train": by_profile(1000, 5000, 20000, profile=profile),
         "num_test": by_profile(400, 1000, 4000, profile=profile),
@@ -98,6 +106,8 @@ def build_and_train(pooling: str, bidirectional: bool, train: PoolingTask, confi
 
     ``callback(updates, model)``, if given, runs every ``config["eval_every"]`` updates (its time
     is not counted in the seconds).
+
+    No chapter builds it (it runs the cpu table); tested in tests/test_attention_pooling.py.
     """
     seed_everything(seed)  # the same initial embedding and LSTM for every pooling
     model = SentenceClassifier(len(train.vocab), config["num_embed"], config["num_hiddens"],
@@ -117,7 +127,10 @@ def build_and_train(pooling: str, bidirectional: bool, train: PoolingTask, confi
 
 
 def make_train_test(config: dict, seed: int = 0) -> tuple[PoolingTask, PoolingTask]:
-    """The training and test passages of a comparison with ``config`` (see :func:`settings`)."""
+    """The training and test passages of a comparison with ``config`` (see :func:`settings`).
+
+    Used in chapter 04 §1; tested in tests/test_attention_pooling.py.
+    """
     sizes = {key: config[key] for key in ("max_sentences", "distractor_rate", "evidence_within") if key in config}
     return (make_task(config["num_train"], seed=seed + 1, **sizes),
             make_task(config["num_test"], seed=seed + 1000, **sizes))

@@ -37,6 +37,8 @@ def load_pretrained(name: str, device="cpu"):
 
     The weights are stored in fp16 and loaded into a float32 model (``load_state_dict``
     casts), so it runs wherever float32 does.
+
+    Used in chapter 06 §10 and chapter 07 §8; tested in tests/test_pretrained.py.
     """
     from utils.train.checkpoint import load_checkpoint
 

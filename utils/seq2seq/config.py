@@ -21,6 +21,8 @@ class ModelConfig:
     ``attention``: the Luong score, ``"dot"`` (``h_t . h_s``) or ``"general"``
     (``h_t . W_a h_s``); ignored by the other decoders.
     ``dataclasses.asdict(config)`` is a plain dict and ``ModelConfig(**that_dict)`` rebuilds it.
+
+    Used in chapter 07 §4; tested in tests/test_seq2seq_model.py.
     """
 
     decoder: str

@@ -22,7 +22,10 @@ from utils.seq2seq.encoder import LSTMState, Memory
 
 
 class Decoder(nn.Module):
-    """What the three decoders share: embedding, dropout, the output layer, state handling."""
+    """What the three decoders share: embedding, dropout, the output layer, state handling.
+
+    Built in chapter 06 §4 as ``Decoder``; tested in tests/test_seq2seq_model.py.
+    """
 
     def __init__(self, vocab_size: int, embed_size: int, num_hiddens: int, dropout: float,
                  pad_id: int):
@@ -58,6 +61,8 @@ class PlainDecoder(Decoder):
     The context is the encoder's final top-layer hidden state ``(batch, H)``, concatenated to
     every input embedding; the whole sentence must squeeze through it (chapter 06's bottleneck).
     The target runs through the LSTM in one call.
+
+    Built in chapter 06 §4 as ``Decoder``; tested in tests/test_seq2seq_model.py.
     """
 
     def __init__(self, vocab_size: int, embed_size: int, num_hiddens: int, num_layers: int,
@@ -80,6 +85,8 @@ class BahdanauDecoder(Decoder):
     attention; the context ``(batch, 1, H)`` is concatenated to the input embedding and fed to
     the LSTM. The query depends on the previous step, so even under teacher forcing the target
     is processed one step at a time.
+
+    Used in chapter 07 §3; tested in tests/test_seq2seq_model.py.
     """
 
     def __init__(self, vocab_size: int, embed_size: int, num_hiddens: int, num_layers: int,
@@ -110,6 +117,8 @@ class LuongDecoder(Decoder):
     ``utils.attention.LuongAttention`` ("dot" or "general" score), ``c_t = sum_s a_ts h_s``,
     ``h~_t = tanh(W_c [c_t; h_t])``, and the logits come from ``h~_t``. (With input feeding,
     ``h~_{t-1}`` would enter the LSTM's input and the decoder would run step by step too.)
+
+    Built in chapter 07 §3; tested in tests/test_seq2seq_model.py.
     """
 
     def __init__(self, vocab_size: int, embed_size: int, num_hiddens: int, num_layers: int,

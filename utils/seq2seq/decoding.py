@@ -56,6 +56,8 @@ def greedy_decode(model, src: torch.Tensor, src_valid_lens: torch.Tensor, *, bos
     Returns:
         ``(token_ids, weights)``: ``list[list[int]]`` and ``list[Tensor (out_len, src_valid_len)]``
         (``None`` for the plain decoder), one entry per sentence.
+
+    Built in chapter 06 §7; tested in tests/test_seq2seq_decoding.py.
     """
     src, src_valid_lens = _prepare(model, src, src_valid_lens, bos, eos, max_len)
     batch = src.shape[0]
@@ -85,7 +87,10 @@ def greedy_decode(model, src: torch.Tensor, src_valid_lens: torch.Tensor, *, bos
 
 
 def length_normalizer(length: int, alpha: float) -> float:
-    """GNMT's length penalty ``((5 + length) / 6) ** alpha`` (Wu et al., 2016); 1 when alpha = 0."""
+    """GNMT's length penalty ``((5 + length) / 6) ** alpha`` (Wu et al., 2016); 1 when alpha = 0.
+
+    Used in chapter 07 §Exercises; tested in tests/test_seq2seq_decoding.py.
+    """
     return ((5.0 + length) / 6.0) ** alpha
 
 
@@ -203,8 +208,9 @@ def beam_search(model, src: torch.Tensor, src_valid_lens: torch.Tensor, *, bos: 
     Scores are kept in float64 and ties go to the lower token id, so ``beam_size=1`` gives
     exactly ``greedy_decode``'s output.
 
-    Returns the same as ``greedy_decode``: the best hypothesis per sentence. Built in chapter
-    07 §7; tested in tests/test_seq2seq_decoding.py.
+    Returns the same as ``greedy_decode``: the best hypothesis per sentence.
+
+    Built in chapter 07 §7; tested in tests/test_seq2seq_decoding.py.
     """
     src, src_valid_lens = _prepare(model, src, src_valid_lens, bos, eos, max_len)
     require_int("beam_size", beam_size, at_least=1)
@@ -240,7 +246,10 @@ def beam_search(model, src: torch.Tensor, src_valid_lens: torch.Tensor, *, bos: 
 
 def default_max_len(src_valid_lens: torch.Tensor) -> int:
     """The default limit on output tokens: twice the longest source (``<eos>`` included) plus 10,
-    room for a translation a good deal longer than its source."""
+    room for a translation a good deal longer than its source.
+
+    No chapter builds it; tested in tests/test_seq2seq_decoding.py.
+    """
     return 2 * int(src_valid_lens.max()) + 10 if src_valid_lens.numel() else 10
 
 
@@ -250,6 +259,8 @@ def decode(model, src: torch.Tensor, src_valid_lens: torch.Tensor, *, bos: int, 
 
     ``max_len``: default ``default_max_len(src_valid_lens)``. The one entry point that
     ``translate``, ``attn evaluate`` and the BLEU helpers use.
+
+    Used in chapter 06 §7; tested in tests/test_seq2seq_decoding.py.
     """
     require_int("beam_size", beam_size, at_least=1)
     if max_len is None:

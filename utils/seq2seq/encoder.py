@@ -20,6 +20,8 @@ class Memory(NamedTuple):
     (``2 * num_hiddens`` for a bidirectional encoder built with ``project_outputs=False``).
     ``state``: ``(h, c)``, each ``(num_layers, batch, num_hiddens)``: the final state at each
     sentence's last *valid* step. ``valid_lens``: ``(batch,)`` source lengths (for the masks).
+
+    Used in chapter 06 §3; tested in tests/test_seq2seq_model.py.
     """
 
     outputs: torch.Tensor
@@ -53,6 +55,8 @@ class Seq2SeqEncoder(nn.Module):
     decoder sees ``num_hiddens`` whatever the encoder. ``project_outputs=False`` (for the plain
     decoder, which reads only the final state) leaves bidirectional outputs at ``2 * num_hiddens``
     and creates no output projection, so no parameter goes unused (DDP insists on that).
+
+    Built in chapter 06 §3 as ``Encoder``; tested in tests/test_seq2seq_model.py.
     """
 
     def __init__(self, vocab_size: int, embed_size: int, num_hiddens: int, num_layers: int,

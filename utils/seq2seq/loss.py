@@ -25,6 +25,8 @@ def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, valid_lens
         int64 tensor. Positions at or beyond ``valid_lens`` never reach the loss, whatever their
         logits or targets; equal to ``F.cross_entropy(..., ignore_index=pad)`` when padding is
         exactly the positions past ``valid_lens``. No host-device synchronisation.
+
+    Built in chapter 06 §5; tested in tests/test_seq2seq_loss.py.
     """
     if not torch.is_tensor(logits) or logits.dim() != 3 or not logits.is_floating_point():
         got = f"shape {tuple(logits.shape)}, dtype {logits.dtype}" if torch.is_tensor(logits) else type(logits).__name__

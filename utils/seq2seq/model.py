@@ -18,6 +18,8 @@ class Seq2Seq(nn.Module):
     -> (logits (batch, tgt_steps, tgt_vocab), attention weights (batch, tgt_steps, src_steps)
     or None for the plain decoder)``. For decoding: ``memory = model.encode(src, src_valid_lens)``,
     ``state = model.decoder.init_state(memory)``, then ``model.decoder.step(tokens, state, memory)``.
+
+    Built in chapter 06 §5; tested in tests/test_seq2seq_model.py.
     """
 
     def __init__(self, encoder: Seq2SeqEncoder, decoder: nn.Module, config: ModelConfig | None = None):
@@ -40,7 +42,10 @@ class Seq2Seq(nn.Module):
 
 
 def build_model(config: ModelConfig, src_vocab_size: int, tgt_vocab_size: int, pad_id: int = 0) -> Seq2Seq:
-    """A freshly initialised (PyTorch defaults) ``Seq2Seq`` as ``config`` describes it."""
+    """A freshly initialised (PyTorch defaults) ``Seq2Seq`` as ``config`` describes it.
+
+    Used in chapter 07 §4; tested in tests/test_seq2seq_model.py.
+    """
     if not isinstance(config, ModelConfig):
         raise TypeError(f"config must be a ModelConfig; got {type(config).__name__}")
     for name, size in (("src_vocab_size", src_vocab_size), ("tgt_vocab_size", tgt_vocab_size)):

@@ -21,6 +21,8 @@ class Translation(NamedTuple):
     source's tokens as written plus ``"<eos>"`` (the encoder reads ``<eos>`` too), the column
     labels of ``weights``. ``weights``: ``(len(tokens), len(source_tokens))`` attention weights
     (float32, CPU), ``None`` for the plain decoder.
+
+    Used in chapter 07 §6 as ``translation.weights``; tested in tests/test_seq2seq_decoding.py.
     """
 
     text: str
@@ -31,7 +33,10 @@ class Translation(NamedTuple):
 
 def detokenize(tokens: list[str]) -> str:
     """Join tokens with spaces and attach "." and "," to the word before ("?" and "!" keep the
-    space that French typography puts before them): ``["il", "dort", "."] -> "il dort."``."""
+    space that French typography puts before them): ``["il", "dort", "."] -> "il dort."``.
+
+    Used in chapter 06 §8; tested in tests/test_train_evaluation.py.
+    """
     return _SPACE_BEFORE_STOP.sub(r"\1", " ".join(tokens))
 
 
@@ -44,6 +49,9 @@ def translate(model, sentences: list[str], src_vocab: Vocab, tgt_vocab: Vocab, *
     longest source of the batch plus 10).
     ``device``: where to run; the model is moved there (default: where its parameters are).
     Sentences are decoded ``batch_size`` at a time, in order.
+
+    Used in chapter 06 §10 and chapter 07 §8; tested in tests/test_seq2seq_decoding.py,
+    tests/test_pretrained.py.
     """
     if isinstance(sentences, str):
         raise TypeError("sentences must be a list of str, not one str (wrap it: [sentence])")

@@ -43,6 +43,8 @@ class TrainConfig:
     (ignored on CPU) or ``"off"``. ``max_len``: leave out training pairs longer
     than this many tokens (None = keep all). ``label_smoothing``: of the
     cross-entropy (0 = off); the logged loss includes it.
+
+    Used in chapter 07 §4; tested in tests/test_train_loop.py.
     """
 
     steps: int = 1000
@@ -221,7 +223,10 @@ _PRESETS = {
 
 
 def presets(profile: str, decoder: str = "luong"):
-    """``(ModelConfig, TrainConfig, DataSpec)`` for ``profile`` (one of ``PRESETS``) and ``decoder``."""
+    """``(ModelConfig, TrainConfig, DataSpec)`` for ``profile`` (one of ``PRESETS``) and ``decoder``.
+
+    Used in chapter 07 §4; tested in tests/test_train_loop.py.
+    """
     if profile not in PRESETS:
         raise ValueError(f"profile must be one of {PRESETS}; got {profile!r}")
     model_values, train_values, data_values = _PRESETS[profile]

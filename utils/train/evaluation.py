@@ -101,6 +101,8 @@ def bleu_on_split(model, data, split: str = "valid", *, max_sentences: int | Non
     ``max_sentences``, the first pairs of the split are decoded; their
     multi-reference figure still uses all the split's translations of those
     English sentences.
+
+    Used in chapter 06 §10 and chapter 07 §5; tested in tests/test_train_evaluation.py.
     """
     decoded = decode_split(model, data, split, max_sentences=max_sentences, beam_size=beam_size,
                            batch_size=batch_size, device=device)
@@ -131,6 +133,8 @@ def bleu_by_length(result: BleuResult, buckets, all_references: dict[str, list[s
     ("5", "8-10"), ``low``, ``high``, ``sentences`` (pairs in it), ``bleu`` (single reference)
     and ``multi_bleu`` (against ``all_references``, else the bucket's own pairs); both ``None``
     for an empty bucket.
+
+    Used in chapter 07 §8; tested in tests/test_train_evaluation.py.
     """
     lengths = [len(tokenize(source)) for source in result.sources]
     rows = []

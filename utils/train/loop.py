@@ -270,6 +270,8 @@ def train(model: nn.Module, data, config: TrainConfig, out_dir=None, *, resume: 
     ``DistributedDataParallel``; only rank 0 writes files. The loss is checked at every log
     interval, validation and checkpoint (the only times the loop waits for the device): a NaN or
     infinite loss raises ``TrainingDiverged`` naming its step, before anything is saved.
+
+    Used in chapter 07 §4; tested in tests/test_train_loop.py, tests/test_train_resume.py.
     """
     _check_arguments(model, config, out_dir, resume)
     started = time.perf_counter()

@@ -9,7 +9,7 @@ import sacrebleu
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from utils.bleu import corpus_bleu, ngram_counts, sacre_bleu
+from utils.bleu import corpus_bleu, ngram_counts, sacre_bleu, sacre_bleu_with_signature
 
 
 def reference_bleu(hyps, refs, smooth="none"):
@@ -112,3 +112,12 @@ def test_sacre_bleu_uses_the_13a_tokenizer():
     assert sacre_bleu(hyps, refs) == pytest.approx(sacrebleu.corpus_bleu(hyps, [refs]).score)
     # 13a splits the final period off: "dort." and "dort ." score the same
     assert sacre_bleu(["Il dort."], ["Il dort ."]) == pytest.approx(sacre_bleu(["Il dort ."], ["Il dort ."]))
+
+
+def test_signature_says_how_the_score_was_computed():
+    hypotheses = ["le chat dort .", "il mange une pomme ."]
+    single = sacre_bleu_with_signature(hypotheses, ["le chat dort .", "elle mange une pomme ."])
+    assert single.score == pytest.approx(sacre_bleu(hypotheses, ["le chat dort .", "elle mange une pomme ."]))
+    assert single.signature.startswith("nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:")
+    multi = sacre_bleu_with_signature(hypotheses, [["le chat dort ."], ["elle mange une pomme .", "il mange une pomme ."]])
+    assert multi.score == pytest.approx(100.0) and multi.signature.startswith("nrefs:var|")
