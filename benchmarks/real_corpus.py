@@ -39,7 +39,7 @@ def score(name: str, pairs, beam_size: int = 1) -> dict:
     """sacreBLEU of the shipped model ``name`` on ``pairs`` (and the result, for samples)."""
     from utils.data import Splits, TranslationData
     from utils.pretrained import load_pretrained
-    from utils.train import bleu_on_split
+    from utils.training import bleu_on_split
 
     model, src_vocab, tgt_vocab, _ = load_pretrained(name)
     data = TranslationData(Splits([], [], pairs), src_vocab=src_vocab, tgt_vocab=tgt_vocab)
@@ -66,7 +66,7 @@ def alignments(path: Path) -> list[dict]:
     """Heatmaps of the Luong model's attention on ``ALIGNMENT_SENTENCES``, saved to ``path``."""
     from utils.pretrained import load_pretrained
     from utils.seq2seq import translate
-    from utils.train.commands.translate import save_alignment_plot
+    from utils.training.commands.translate import save_alignment_plot
 
     model, src_vocab, tgt_vocab, _ = load_pretrained("luong")
     results = translate(model, list(ALIGNMENT_SENTENCES), src_vocab, tgt_vocab)
@@ -76,7 +76,7 @@ def alignments(path: Path) -> list[dict]:
 
 def main(argv=None) -> int:
     from utils.pretrained import PRETRAINED_NAMES, pretrained_test_pairs
-    from utils.train.metrics_file import environment_info
+    from utils.training.metrics_file import environment_info
 
     parser = argparse.ArgumentParser(prog="benchmarks/real_corpus.py", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", nargs="*", default=[], metavar="DIR", help="training folders (for curves)")
@@ -104,7 +104,7 @@ def main(argv=None) -> int:
     report["alignments"] = alignments(out / "real_fra_eng_alignments.png")
     if args.runs:
         from utils.plot import training_curves
-        from utils.train import read_metrics
+        from utils.training import read_metrics
 
         runs = {Path(run).name: read_metrics(Path(run) / "metrics.json") for run in args.runs}
         training_curves(runs, out / "real_fra_eng_training.png")

@@ -8,7 +8,7 @@
 
 Ours: ``utils.seq2seq`` (packed LSTM encoder; Luong decoder by default, whose
 teacher-forced pass is one LSTM call plus batched attention) trained as
-``utils.train`` does: AdamW, ``clip_grad_norm_``, ``masked_cross_entropy``, bf16
+``utils.training`` does: AdamW, ``clip_grad_norm_``, ``masked_cross_entropy``, bf16
 autocast on CUDA (``--amp off`` for fp32 everywhere).
 
 d2l: ``d2l.Seq2SeqEncoder`` (a **GRU**, as d2l 1.0.3 ships it, reading the
@@ -25,7 +25,7 @@ Time to quality (``--time-to-quality MINUTES``): each recipe trains for the same
 wall-clock minutes on the same data (the ``cpu-real`` preset's, or ``--data``,
 built once: same splits, same vocabularies), then greedy-decodes the whole test
 split, scored identically (sacreBLEU, single- and multi-reference). Ours is the
-``cpu-real`` preset (model and ``TrainConfig``) run by ``utils.train.train``; its
+``cpu-real`` preset (model and ``TrainConfig``) run by ``utils.training.train``; its
 cosine schedule needs a step count, so a throwaway copy is timed for a few steps
 first and ``steps`` is set to fill the budget. d2l is the book's recipe (embed
 256, hidden 256, 2 layers, dropout 0.2, Adam lr 0.005, clip 1, batch 128) and
@@ -123,9 +123,9 @@ def d2l_step_fn(model, tgt_pad: int):
 
 
 def our_step_fn(model, use_amp: bool, device: torch.device):
-    """One training step exactly as ``utils.train.train`` takes it (minus logging and checkpoints)."""
-    from utils.train import TrainConfig
-    from utils.train.loop import build_optimizer, train_step
+    """One training step exactly as ``utils.training.train`` takes it (minus logging and checkpoints)."""
+    from utils.training import TrainConfig
+    from utils.training.loop import build_optimizer, train_step
 
     config = TrainConfig(lr=2e-3, clip_norm=1.0)
     optimizer, scheduler = build_optimizer(model, config, device)
@@ -182,7 +182,7 @@ def quality_data_spec(args):
     """The ``DataSpec`` both sides train on: ``--data`` / ``--generated`` / the preset's."""
     import dataclasses
 
-    from utils.train import DataSpec, presets
+    from utils.training import DataSpec, presets
 
     spec = presets("smoke" if args.smoke else "cpu-real")[2]
     if args.data:
@@ -249,7 +249,7 @@ def score_decoded(data, split: str, decoded: list[list[int]]):
     """The ``BleuResult`` of target ids for every pair of ``split``, scored as ``bleu_on_split`` does."""
     from utils.data import tokenize
     from utils.seq2seq import detokenize
-    from utils.train.evaluation import references_by_source, score_translations
+    from utils.training.evaluation import references_by_source, score_translations
 
     pairs = data.pairs[split]
     hypotheses = [detokenize(data.tgt_vocab.decode(ids)) for ids in decoded]
@@ -277,7 +277,7 @@ def plan_our_steps(model, data, config, seconds: float, workdir: Path, device: t
     import dataclasses
     import statistics
 
-    from utils.train import train
+    from utils.training import train
 
     train(copy.deepcopy(model), data, dataclasses.replace(config, steps=CALIBRATION_WARM), workdir / "warm",
           device=device, progress=False)
@@ -294,11 +294,11 @@ def plan_our_steps(model, data, config, seconds: float, workdir: Path, device: t
 
 
 def train_ours_for(model, data, config, spec, seconds: float, device: torch.device) -> tuple[dict, dict]:
-    """Train ``model`` with ``utils.train.train`` for about ``seconds``; (its metrics, the plan)."""
+    """Train ``model`` with ``utils.training.train`` for about ``seconds``; (its metrics, the plan)."""
     import dataclasses
     import tempfile
 
-    from utils.train import train
+    from utils.training import train
 
     with tempfile.TemporaryDirectory(prefix="time-to-quality-") as folder:
         plan = plan_our_steps(model, data, config, seconds, Path(folder), device)
@@ -371,7 +371,7 @@ def run_ours(args, data, spec, seconds: float, device: torch.device) -> tuple[di
 
     from utils.runtime import seed_everything
     from utils.seq2seq import build_model
-    from utils.train import bleu_on_split, presets
+    from utils.training import bleu_on_split, presets
 
     recipe = "smoke" if args.smoke else "cpu-real"
     model_config, config, _ = presets(recipe, args.decoder)
@@ -422,8 +422,8 @@ def time_to_quality(args) -> int:
     import dataclasses
 
     from utils.runtime import choose_device
-    from utils.train import build_data
-    from utils.train.metrics_file import cpu_name
+    from utils.training import build_data
+    from utils.training.metrics_file import cpu_name
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -521,7 +521,7 @@ def main(argv=None) -> int:
     from utils.data import TranslationData, generated_splits, load_fra_eng, split_by_source
     from utils.runtime import choose_device, seed_everything
     from utils.seq2seq import ModelConfig, build_model
-    from utils.train.metrics_file import cpu_name
+    from utils.training.metrics_file import cpu_name
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -8,12 +8,12 @@ import pkgutil
 import pytest
 import torch
 
-import utils.checks
-from utils.checks import ExerciseFailed, check, get_exercise, judge, load_chapter, run_case
+import utils.course.checks
+from utils.course.checks import ExerciseFailed, check, get_exercise, judge, load_chapter, run_case
 
 
 def chapters_with_checks() -> list[int]:
-    return sorted(int(info.name[2:]) for info in pkgutil.iter_modules(utils.checks.__path__)
+    return sorted(int(info.name[2:]) for info in pkgutil.iter_modules(utils.course.checks.__path__)
                   if info.name.startswith("ch") and info.name[2:].isdigit())
 
 
@@ -88,11 +88,11 @@ def test_unknown_exercise_ids(bad_id, message):
 
 def test_chapter_modules_import_cleanly():
     for chapter in chapters_with_checks():
-        importlib.import_module(f"utils.checks.ch{chapter:02d}")
+        importlib.import_module(f"utils.course.checks.ch{chapter:02d}")
 
 
 def test_expect_names_the_value_and_reports_nan_anywhere():
-    from utils.checks import expect
+    from utils.course.checks import expect
 
     compare = expect("your pair", atol=1e-3, nan_message="NaN: mask before the softmax")
     good = (torch.ones(2), torch.zeros(3))

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from utils.attention import masked_softmax
-from utils.checks import ExerciseFailed, check
-from utils.checks.ch01 import reference_causal_masked_softmax
+from utils.course.checks import ExerciseFailed, check
+from utils.course.checks.ch01 import reference_causal_masked_softmax
 
 
 def causal_borrowing_lengths(scores, valid_lens):

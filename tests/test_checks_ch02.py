@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from utils.attention import masked_softmax
-from utils.checks import ExerciseFailed, check
-from utils.checks.ch02 import ReferenceGeneralAttention
+from utils.course.checks import ExerciseFailed, check
+from utils.course.checks.ch02 import ReferenceGeneralAttention
 
 
 def general_attention(scale_by, use_mask=True, project_queries=False):

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from utils.attention import masked_softmax
-from utils.checks import ExerciseFailed, check
-from utils.checks.ch03 import reference_distance_attention
+from utils.course.checks import ExerciseFailed, check
+from utils.course.checks.ch03 import reference_distance_attention
 
 
 def distance_by_broadcasting(queries, keys, values, valid_lens=None):

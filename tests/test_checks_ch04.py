@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from utils.attention import masked_softmax
-from utils.checks import ExerciseFailed, check, get_exercise
-from utils.checks.ch04 import ReferenceStructuredSelfAttention, reference_redundancy_penalty
+from utils.course.checks import ExerciseFailed, check, get_exercise
+from utils.course.checks.ch04 import ReferenceStructuredSelfAttention, reference_redundancy_penalty
 
 
 # ---- 4.4: the redundancy penalty -----------------------------------------------------------------

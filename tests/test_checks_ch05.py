@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from utils.checks import ExerciseFailed, check, get_exercise
-from utils.checks.ch05 import equivariance_error, reference_positional_encoding
+from utils.course.checks import ExerciseFailed, check, get_exercise
+from utils.course.checks.ch05 import equivariance_error, reference_positional_encoding
 
 
 def _angles(seq_len, d_model, exponent_step=2):

@@ -7,8 +7,8 @@ from collections import Counter
 import pytest
 import torch
 
-from utils.checks import ExerciseFailed, check, get_exercise
-from utils.checks.ch06 import (
+from utils.course.checks import ExerciseFailed, check, get_exercise
+from utils.course.checks.ch06 import (
     bidirectional_final_state,
     reference_bridge_directions,
     reference_clipped_matches,

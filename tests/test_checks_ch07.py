@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from utils.checks import ExerciseFailed, check, get_exercise
-from utils.checks.ch07 import call_beam_step, library_beam_search, reference_beam_step
+from utils.course.checks import ExerciseFailed, check, get_exercise
+from utils.course.checks.ch07 import call_beam_step, library_beam_search, reference_beam_step
 
 
 def best_token_per_beam(scores, log_probs, state):  # no competition between the beams

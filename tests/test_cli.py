@@ -5,12 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from utils.cli import COMMANDS
-from utils.doctor import version_drift
+from utils.course.cli import COMMANDS
+from utils.course.doctor import version_drift
 
 
 def attn(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "utils.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "utils.course.cli", *args], capture_output=True, text=True,
                           timeout=120, cwd=cwd)
 
 

@@ -9,7 +9,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from utils.cli import main
+from utils.course.cli import main
 from utils.data import fra_eng
 from utils.data.command import format_histogram
 

@@ -20,12 +20,12 @@ import nbformat
 import pytest
 import torch
 
-from utils.checks.core import load_chapter
-from utils.notebooks.grade_collect import OPAQUE_KEY, shippable
-from utils.notebooks.grade_report import Report, write_table
-from utils.notebooks.grade_worker import heavy_imports
-from utils.notebooks.grading import Limits, _unship, grade_exercise
-from utils.notebooks.submissions import (
+from utils.course.checks.core import load_chapter
+from utils.course.notebooks.grade_collect import OPAQUE_KEY, shippable
+from utils.course.notebooks.grade_report import Report, write_table
+from utils.course.notebooks.grade_worker import heavy_imports
+from utils.course.notebooks.grading import Limits, _unship, grade_exercise
+from utils.course.notebooks.submissions import (
     chapter_from_name,
     chapter_from_notebook,
     find_submissions,
@@ -86,8 +86,8 @@ BOMB = """def hog():
 hog()"""
 TAMPER = """import dataclasses
 
-import utils.checks.compare as compare
-import utils.checks.core as core
+import utils.course.checks.compare as compare
+import utils.course.checks.core as core
 
 core.load_chapter(1)
 core._REGISTRY["1.1"] = dataclasses.replace(core._REGISTRY["1.1"], cases=())
@@ -103,8 +103,9 @@ import shutil
 
 for name in os.listdir("."):
     shutil.rmtree(name) if os.path.isdir(name) else os.remove(name)
-os.makedirs("utils/checks")
-for name in ("utils/__init__.py", "utils/checks/__init__.py", "utils/checks/core.py"):
+os.makedirs("utils/course/checks")
+for name in ("utils/__init__.py", "utils/course/__init__.py", "utils/course/checks/__init__.py",
+             "utils/course/checks/core.py"):
     with open(name, "w") as handle:
         handle.write("raise SystemExit('fake checks')\\n")"""
 
@@ -157,7 +158,7 @@ def build_class(folder: Path) -> dict[str, tuple[str, int]]:
 
 def attn_grade(folder: Path, out: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "utils.cli", "grade", str(folder), "--out", str(out), "--jobs", "2",
+        [sys.executable, "-m", "utils.course.cli", "grade", str(folder), "--out", str(out), "--jobs", "2",
          "--timeout-cell", "20", "--timeout-notebook", "60", "--memory-limit", "2", "--max-output", "1"],
         capture_output=True, text=True, cwd=ROOT, timeout=600)
 
@@ -215,7 +216,7 @@ def test_reports_say_what_happened(graded):
     assert ("cell_error", "MemoryError (a kernel may use 2 GiB)") in [
         (kind, detail) for kind, detail in events["memory.ipynb"]]
     tampered = report(out, "tamper.ipynb")
-    assert "utils.checks.core.judge was replaced or changed" in tampered["tampering"]
+    assert "utils.course.checks.core.judge was replaced or changed" in tampered["tampering"]
     assert "the notebook's `check` is not the course's check function" in tampered["tampering"]
     assert all(grade["verdict"] == "not implemented" for grade in tampered["exercises"])
     assert [note for note in tampered["tampering"] if "registered" in note] == [
@@ -263,7 +264,7 @@ def test_regrading_gives_the_same_table(graded, tmp_path):
 
 
 def test_a_worker_past_the_hard_limit_is_killed_with_its_kernel(tmp_path, monkeypatch):
-    import utils.notebooks.grading as grading
+    import utils.course.notebooks.grading as grading
 
     nbformat.write(with_cell(lean(read(SOLUTION)), "import time\n\ntime.sleep(600)", after=SETUP),
                    tmp_path / "01_slow.ipynb")
@@ -288,7 +289,7 @@ def test_a_worker_past_the_hard_limit_is_killed_with_its_kernel(tmp_path, monkey
 def test_nothing_to_grade_and_bad_limits_are_usage_errors(tmp_path, capsys):
     import argparse
 
-    import utils.notebooks.grading as grading
+    import utils.course.notebooks.grading as grading
 
     parser = argparse.ArgumentParser()
     grading.configure(parser)

@@ -10,12 +10,17 @@ import pytest
 import torch
 
 import utils
-from utils.checks import ExerciseFailed, check, core, get_exercise, hint, load_chapter
-from utils.notebooks.cells import BEGIN_SOLUTION, END_SOLUTION, checked_exercises, is_exercise
-from utils.notebooks.grade_report import write_markdown
-from utils.notebooks.grading import Limits, build_report, grade_exercise
-from utils.notebooks.release import stub_source
-from utils.notebooks.submissions import Submission
+from utils.course.checks import ExerciseFailed, check, core, get_exercise, hint, load_chapter
+from utils.course.notebooks.cells import (
+    BEGIN_SOLUTION,
+    END_SOLUTION,
+    checked_exercises,
+    is_exercise,
+)
+from utils.course.notebooks.grade_report import write_markdown
+from utils.course.notebooks.grading import Limits, build_report, grade_exercise
+from utils.course.notebooks.release import stub_source
+from utils.course.notebooks.submissions import Submission
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))

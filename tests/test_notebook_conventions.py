@@ -8,8 +8,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from utils.checks import load_chapter
-from utils.notebooks.cells import checked_exercises, is_exercise
+from utils.course.checks import load_chapter
+from utils.course.notebooks.cells import checked_exercises, is_exercise
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from utils.cli import main
+from utils.course.cli import main
 from utils.data import normalize
 from utils.pretrained import (
     PRETRAINED_DIR,
@@ -21,7 +21,7 @@ from utils.pretrained import (
     pretrained_test_pairs,
 )
 from utils.seq2seq import translate
-from utils.train import read_checkpoint
+from utils.training import read_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -105,7 +105,7 @@ def test_the_shipped_models_are_the_cpu_real_recipe(name):
     """`attn train --profile cpu-real --decoder NAME` trains exactly what was shipped."""
     import dataclasses
 
-    from utils.train import presets
+    from utils.training import presets
 
     model_config, train_config, spec = presets("cpu-real", name)
     checkpoint = read_checkpoint(pretrained_path(name))

@@ -8,13 +8,13 @@ import dataclasses
 import pytest
 import torch
 
-from utils.cli import main
+from utils.course.cli import main
 from utils.data import generate_corpus, split_by_source
 from utils.pretrained import export_pretrained, read_pairs_tsv, write_pairs_tsv
 from utils.seq2seq import translate
-from utils.train import read_checkpoint
-from utils.train.checkpoint import load_checkpoint
-from utils.train.config import DataSpec, pairs_digest, spec_splits
+from utils.training import read_checkpoint
+from utils.training.checkpoint import load_checkpoint
+from utils.training.config import DataSpec, pairs_digest, spec_splits
 
 NUM_PAIRS = 1500
 

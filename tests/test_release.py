@@ -8,7 +8,7 @@ import sys
 import nbformat
 import pytest
 
-from utils.notebooks.release import check_release, differences, release_notebook, stub_source
+from utils.course.notebooks.release import check_release, differences, release_notebook, stub_source
 
 
 def test_stub_keeps_the_signature_and_indentation():
@@ -52,7 +52,7 @@ def test_released_exercises_hide_the_solution(root):
 
 
 def test_attn_release_check_exit_status(root):
-    result = subprocess.run([sys.executable, "-m", "utils.cli", "release", "--check"], cwd=root,
+    result = subprocess.run([sys.executable, "-m", "utils.course.cli", "release", "--check"], cwd=root,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -70,7 +70,7 @@ def test_release_check_ignores_cells_whose_output_may_vary(root):
 
 
 def _attn(*argv):
-    from utils.cli import main
+    from utils.course.cli import main
 
     return main(list(argv))
 

@@ -9,8 +9,8 @@ import textwrap
 import pytest
 import torch
 
-from utils.train import checkpoint as checkpoint_module
-from utils.train.checkpoint import FORMAT_VERSION, read_checkpoint, save_atomic
+from utils.training import checkpoint as checkpoint_module
+from utils.training.checkpoint import FORMAT_VERSION, read_checkpoint, save_atomic
 
 
 def state(value: float) -> dict:
@@ -50,7 +50,7 @@ def test_process_killed_while_saving_keeps_the_previous_checkpoint(tmp_path):
     path = save_atomic(state(1.0), tmp_path / "checkpoint.pt")
     script = textwrap.dedent(f"""
         import os, torch
-        from utils.train import checkpoint
+        from utils.training import checkpoint
         def half_then_die(obj, file):
             file.write(b"PK\\x03\\x04 half a checkpoint")
             file.flush()

@@ -10,8 +10,8 @@ import sys
 import pytest
 import torch.distributed as dist
 
-from utils.train import read_checkpoint
-from utils.train.distributed import DistInfo, backend_for, dist_info_from_env
+from utils.training import read_checkpoint
+from utils.training.distributed import DistInfo, backend_for, dist_info_from_env
 
 pytestmark = pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()),
                                 reason="torch.distributed with gloo is not available")
@@ -30,7 +30,7 @@ def subprocess_env(cache_dir) -> dict:
 def test_torchrun_two_cpu_processes_train_the_smoke_profile(tmp_path, tmp_path_factory, root):
     out = tmp_path / "ddp"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               "-m", "utils.cli", "train", "--profile", "smoke", "--steps", "20", "--checkpoint-every", "10",
+               "-m", "utils.course.cli", "train", "--profile", "smoke", "--steps", "20", "--checkpoint-every", "10",
                "--eval-sentences", "20", "--no-progress", "--threads", "1", "--device", "cpu",
                "--out", str(out)]
     result = subprocess.run(command, capture_output=True, text=True, cwd=root, timeout=400,

@@ -1,4 +1,4 @@
-"""utils.train.evaluation: decoding a split and scoring it with sacreBLEU, checked against sacreBLEU."""
+"""utils.training.evaluation: decoding a split and scoring it with sacreBLEU, checked against sacreBLEU."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 
 from utils.data import TranslationData, generated_splits, tokenize
 from utils.seq2seq import ModelConfig, build_model, default_max_len, detokenize, greedy_decode
-from utils.train import bleu_by_length, bleu_on_split, decode_split, score_translations
+from utils.training import bleu_by_length, bleu_on_split, decode_split, score_translations
 
 
 @pytest.fixture(scope="module")

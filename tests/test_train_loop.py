@@ -11,7 +11,7 @@ import torch
 from utils.data import TranslationData, generated_splits
 from utils.runtime import seed_everything
 from utils.seq2seq import ModelConfig, build_model
-from utils.train import (
+from utils.training import (
     DataSpec,
     TrainConfig,
     TrainingDiverged,
@@ -204,7 +204,7 @@ def test_the_loop_waits_for_the_device_only_at_log_intervals(data, monkeypatch):
     """No ``.item()``, host copy or synchronize from the loop between log lines (nanoGPT's rule)."""
     import sys
 
-    from utils.train import loop, run_state
+    from utils.training import loop, run_state
 
     steps_done, waits = [0], []
     train_step = loop.train_step

@@ -11,7 +11,7 @@ import time
 import pytest
 import torch
 
-from utils.train import read_checkpoint
+from utils.training import read_checkpoint
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 
@@ -30,7 +30,7 @@ def subprocess_env(cache_dir) -> dict:
 
 
 def attn_train(out, *extra) -> list[str]:
-    return [sys.executable, "-m", "utils.cli", "train", "--profile", "smoke", "--out", str(out),
+    return [sys.executable, "-m", "utils.course.cli", "train", "--profile", "smoke", "--out", str(out),
             "--steps", "150", "--checkpoint-every", "10", "--eval-sentences", "0", "--no-progress",
             "--threads", "1", *extra]
 

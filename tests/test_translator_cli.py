@@ -1,4 +1,4 @@
-"""`attn train`, `attn translate`, `attn evaluate` (in-process: utils.cli.main is what the process runs)."""
+"""`attn train`, `attn translate`, `attn evaluate` (in-process: utils.course.cli.main is what the process runs)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import json
 import pytest
 import torch
 
-from utils.cli import main
+from utils.course.cli import main
 from utils.data import generate_corpus, generated_splits
-from utils.train import read_checkpoint
-from utils.train.commands.translate import alignment_table
-from utils.train.config import pairs_digest
+from utils.training import read_checkpoint
+from utils.training.commands.translate import alignment_table
+from utils.training.config import pairs_digest
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +165,7 @@ def test_resume_with_another_profile_is_refused(trained, capsys):
     (lambda state: state["model_config"].update(num_hiddens=7), "does not match its saved configuration"),
 ])
 def test_a_damaged_checkpoint_is_a_one_line_error(trained, tmp_path, capsys, damage, message):
-    from utils.train import save_atomic
+    from utils.training import save_atomic
 
     state = read_checkpoint(trained)
     damage(state)

@@ -1,24 +1,12 @@
 """Attention, Step by Step: the course library.
 
-The training core (``attention``, ``data``, ``seq2seq``, ``train``, ``metrics``)
-needs only torch and numpy, so ``import utils`` stays light: the notebook-facing
-helpers below are imported on first use.
+Models and training (``attention``, ``seq2seq``, ``pooling``, ``data``, ``training``, ``bleu``)
+need only torch, numpy and the standard library; the course machinery (the exercise checker,
+grading, releasing, ``attn``) lives in ``utils.course``. The three names a notebook uses are
+imported here: ``utils.setup_notebook``, ``utils.check`` and ``utils.hint``.
 """
 
+from utils.course.checks import check, hint
+from utils.course.notebook_setup import setup_notebook
+
 __all__ = ["check", "hint", "setup_notebook"]
-
-
-def __getattr__(name):
-    if name == "setup_notebook":
-        from utils.notebook_setup import setup_notebook
-
-        return setup_notebook
-    if name == "check":
-        from utils.checks import check
-
-        return check
-    if name == "hint":
-        from utils.checks import hint
-
-        return hint
-    raise AttributeError(f"module 'utils' has no attribute {name!r}")

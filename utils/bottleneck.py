@@ -32,9 +32,9 @@ from utils.data import Splits, TranslationData, generated_splits
 from utils.pretrained import load_pretrained, pretrained_test_pairs
 from utils.runtime import seed_everything
 from utils.seq2seq import build_model
-from utils.train import presets, train
-from utils.train.evaluation import bleu_by_length, bleu_on_split, references_by_source
-from utils.train.metrics_file import environment_info
+from utils.training import presets, train
+from utils.training.evaluation import bleu_by_length, bleu_on_split, references_by_source
+from utils.training.metrics_file import environment_info
 
 DECODERS = ("plain", "luong")
 # source tokens (punctuation included), inclusive

@@ -53,7 +53,7 @@ def heatmap(weights: torch.Tensor, *, row_labels: Sequence[str] | None = None,
 def training_curves(runs: dict, path=None, *, title: str = "Training on the real fra-eng corpus"):
     """Loss and validation BLEU against steps for several runs' ``metrics.json`` dicts, side by side.
 
-    ``runs``: name -> the dict ``utils.train.train`` returns (and writes to ``metrics.json``):
+    ``runs``: name -> the dict ``utils.training.train`` returns (and writes to ``metrics.json``):
     its ``losses`` (``step``, ``loss``) and ``bleu`` (``step``, ``bleu``) entries are plotted.
     Saved to ``path`` when given; returns the figure.
     """

@@ -10,6 +10,8 @@ import random
 
 import torch
 
+from utils.validate import require_int
+
 PROFILES = ("smoke", "cpu", "gpu")
 
 
@@ -37,8 +39,7 @@ def by_profile(smoke, cpu, gpu, profile: str | None = None):
 
 def seed_everything(seed: int = 0) -> None:
     """Seed Python, NumPy (when installed) and torch (CPU and all GPUs)."""
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int; got {seed!r}")
+    require_int("seed", seed, at_least=0)
     random.seed(seed)
     try:
         import numpy as np

@@ -23,6 +23,7 @@ from torch import nn
 from utils.pooling.task import LENGTH_QUANTILES, POOLINGS, PoolingTask
 from utils.pooling.training import build_and_train, evaluate_classifier, make_train_test, settings
 from utils.runtime import get_profile
+from utils.training.metrics_file import environment_info
 
 
 def long_threshold(task: PoolingTask) -> int:
@@ -188,7 +189,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"total {wall:.0f} s wall, {cpu:.0f} s CPU (training seconds per model: "
           + ", ".join(f"{row['encoder']} {row['pooling']} {row['seconds']:.0f}" for row in rows) + ")")
     if args.out is not None:
-        from utils.train.metrics_file import environment_info
 
         record = {
             "command": f"python -m utils.pooling.experiment --profile {profile} --seed {args.seed}"

@@ -17,8 +17,15 @@ PyTorch machine.
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import os
 from pathlib import Path
+
+from utils.atomic import atomic_open
+from utils.data import load_fra_eng
+from utils.training.checkpoint import FORMAT_VERSION, load_checkpoint, read_checkpoint, save_atomic
+from utils.training.config import DataSpec, spec_splits
 
 PRETRAINED_DIR = Path(__file__).resolve().parent
 PRETRAINED_NAMES = ("luong", "plain")
@@ -40,16 +47,12 @@ def load_pretrained(name: str, device="cpu"):
 
     Used in chapter 06 §10 and chapter 07 §8; tested in tests/test_pretrained.py.
     """
-    from utils.train.checkpoint import load_checkpoint
-
     return load_checkpoint(pretrained_path(name), device=device)
 
 
 def read_pairs_tsv(path: str | os.PathLike) -> list[tuple[str, str]]:
     """The ``(English, French)`` pairs of a ``English<TAB>French`` file (``load_fra_eng``'s parser:
     2 or 3 columns, malformed lines reported by number)."""
-    from utils.data import load_fra_eng
-
     return load_fra_eng(path, strict=True)
 
 
@@ -60,8 +63,6 @@ def pretrained_test_pairs() -> list[tuple[str, str]]:
 
 def write_pairs_tsv(pairs, path: str | os.PathLike) -> Path:
     """Write ``pairs`` as ``English<TAB>French`` lines (UTF-8, ``\\n``), atomically."""
-    from utils.atomic import atomic_open
-
     path = Path(path)
     for index, (english, french) in enumerate(pairs):
         if any(c in text for text in (english, french) for c in "\t\n\r"):
@@ -82,10 +83,7 @@ def export_pretrained(checkpoint_path: str | os.PathLike, out_path: str | os.Pat
     and written there, so the shipped split is exactly the one the data spec describes.
     Returns the exported dict.
     """
-    import dataclasses
 
-    from utils.train.checkpoint import FORMAT_VERSION, read_checkpoint, save_atomic
-    from utils.train.config import DataSpec, spec_splits
 
     checkpoint = read_checkpoint(checkpoint_path)
     spec = dict(checkpoint["data_spec"] or {})
@@ -117,8 +115,6 @@ def export_pretrained(checkpoint_path: str | os.PathLike, out_path: str | os.Pat
 
 def _cli(argv=None) -> int:
     """``python -m utils.pretrained RUN_DIR NAME [--corpus fra.txt]``: export a run as ``NAME.pt``."""
-    import argparse
-
     parser = argparse.ArgumentParser(prog="python -m utils.pretrained", description=_cli.__doc__)
     parser.add_argument("run", help="the --out folder (or checkpoint.pt) of `attn train --profile cpu-real`")
     parser.add_argument("name", choices=PRETRAINED_NAMES)

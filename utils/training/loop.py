@@ -23,12 +23,12 @@ from torch import nn
 
 from utils.runtime import choose_device, seed_everything
 from utils.seq2seq import masked_cross_entropy
-from utils.train import distributed
-from utils.train.checkpoint import CHECKPOINT_NAME, FORMAT_VERSION, read_checkpoint, save_atomic
-from utils.train.config import TrainConfig
-from utils.train.evaluation import bleu_on_split
-from utils.train.metrics_file import METRICS_NAME, environment_info, write_metrics
-from utils.train.run_state import (
+from utils.training import distributed
+from utils.training.checkpoint import CHECKPOINT_NAME, FORMAT_VERSION, read_checkpoint, save_atomic
+from utils.training.config import TrainConfig
+from utils.training.evaluation import bleu_on_split
+from utils.training.metrics_file import METRICS_NAME, environment_info, write_metrics
+from utils.training.run_state import (
     IntervalMeter,
     RunState,
     TrainingDiverged,

@@ -6,8 +6,8 @@ from collections import Counter
 
 import torch
 
-from utils.checks.compare import expect
-from utils.checks.core import Case, Exercise, register
+from utils.course.checks.compare import expect
+from utils.course.checks.core import Case, Exercise, register
 from utils.seq2seq import ModelConfig, build_model, greedy_decode
 
 PAD, BOS, EOS = 0, 1, 2  # the ids of utils.data.Vocab

@@ -9,8 +9,13 @@ from torch.overrides import TorchFunctionMode
 
 from utils.attention.additive import AdditiveAttention
 from utils.attention.masking import masked_softmax
-from utils.checks.compare import compare_values, expect_attention, seeded_randn, set_linear_weight
-from utils.checks.core import Case, Exercise, register
+from utils.course.checks.compare import (
+    compare_values,
+    expect_attention,
+    seeded_randn,
+    set_linear_weight,
+)
+from utils.course.checks.core import Case, Exercise, register
 
 
 def reference_additive_scores(queries, keys, W_q, W_k, w_v):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from utils.attention.masking import length_mask, masked_softmax
-from utils.checks.compare import expect
-from utils.checks.core import Case, Exercise, register
+from utils.course.checks.compare import expect
+from utils.course.checks.core import Case, Exercise, register
 
 
 def _scores(*shape: int, seed: int, scale: float = 1.0) -> torch.Tensor:

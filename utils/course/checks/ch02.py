@@ -9,8 +9,8 @@ from torch import nn
 
 from utils.attention.dot_product import DotProductAttention
 from utils.attention.masking import masked_softmax
-from utils.checks.compare import expect, expect_attention, seeded_randn, set_linear_weight
-from utils.checks.core import Case, Exercise, register
+from utils.course.checks.compare import expect, expect_attention, seeded_randn, set_linear_weight
+from utils.course.checks.core import Case, Exercise, register
 
 
 def reference_nadaraya_watson(x_query: torch.Tensor, x_train: torch.Tensor, y_train: torch.Tensor,

@@ -13,7 +13,7 @@ import torch
 
 from utils.data.fra_eng import CACHE_ENV_VAR, fra_eng_path, verify_file
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def locked_versions(lock_path: Path) -> dict[str, str]:

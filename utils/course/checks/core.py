@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from utils.checks.compare import compare_values, find_mutation
+from utils.course.checks.compare import compare_values, find_mutation
 from utils.validate import is_int
 
 
@@ -104,7 +104,7 @@ def register(*exercises: Exercise) -> None:
 
 
 def chapter_module(chapter: int) -> str:
-    return f"utils.checks.ch{chapter:02d}"
+    return f"utils.course.checks.ch{chapter:02d}"
 
 
 def load_chapter(chapter: int) -> list[Exercise]:
@@ -121,7 +121,7 @@ def load_chapter(chapter: int) -> list[Exercise]:
 
 
 def chapters_with_exercises() -> list[int]:
-    """The chapters that have a checks module ``utils/checks/chNN.py``."""
+    """The chapters that have a checks module ``utils/course/checks/chNN.py``."""
     folder = Path(__file__).resolve().parent
     return sorted(int(path.stem[2:]) for path in folder.glob("ch[0-9][0-9].py"))
 
@@ -221,7 +221,7 @@ def check(exercise_id: str, answer: Any) -> None:
 
 # the highest tier shown so far of each exercise, in this process (a failed check shows tier 1)
 _HINTS_SHOWN: dict[str, int] = {}
-_COURSE_ROOT = Path(__file__).resolve().parents[2]
+_COURSE_ROOT = Path(__file__).resolve().parents[3]
 
 
 def solution_notebook(chapter: int) -> str:

@@ -13,14 +13,14 @@ import sys
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "doctor": ("utils.doctor", "check the environment: Python, torch, device, versions, data cache"),
-    "release": ("utils.notebooks.release", "write chapters/ from solutions/ (exercise stubs)"),
+    "doctor": ("utils.course.doctor", "check the environment: Python, torch, device, versions, data cache"),
+    "release": ("utils.course.notebooks.release", "write chapters/ from solutions/ (exercise stubs)"),
     "data": ("utils.data.command", "where the fra-eng corpus is, whether it verifies, its statistics"),
     "pooling": ("utils.pooling.experiment", "chapter 04: train LSTM classifiers with three poolings, print the table"),
-    "grade": ("utils.notebooks.grading", "grade a folder of submitted notebooks"),
-    "train": ("utils.train.commands.train", "train the translator (profiles, checkpoints, --resume, torchrun)"),
-    "translate": ("utils.train.commands.translate", "translate English sentences with a trained checkpoint"),
-    "evaluate": ("utils.train.commands.evaluate", "sacreBLEU of a checkpoint on its held-out test split"),
+    "grade": ("utils.course.notebooks.grading", "grade a folder of submitted notebooks"),
+    "train": ("utils.training.commands.train", "train the translator (profiles, checkpoints, --resume, torchrun)"),
+    "translate": ("utils.training.commands.translate", "translate English sentences with a trained checkpoint"),
+    "evaluate": ("utils.training.commands.evaluate", "sacreBLEU of a checkpoint on its held-out test split"),
 }
 
 

@@ -1,10 +1,10 @@
 """Auto-checked exercises: ``check("1.2", my_answer)`` in a notebook, ``hint("1.2")`` for help.
 
-Each chapter's exercises live in ``utils/checks/chNN.py`` and are loaded on first use.
+Each chapter's exercises live in ``utils/course/checks/chNN.py`` and are loaded on first use.
 """
 
-from utils.checks.compare import compare_tensors, compare_values, expect
-from utils.checks.core import (
+from utils.course.checks.compare import compare_tensors, compare_values, expect
+from utils.course.checks.core import (
     Case,
     Exercise,
     ExerciseFailed,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import nbformat
 
-from utils.notebooks.cells import checked_exercises
+from utils.course.notebooks.cells import checked_exercises
 
 MAX_NOTEBOOK_BYTES = 50 * 2**20
 _NAME_CHAPTER = re.compile(r"(\d{2})_")

@@ -1,15 +1,15 @@
-"""One submission, one process: ``python -m utils.notebooks.grade_worker PLAN.json``.
+"""One submission, one process: ``python -m utils.course.notebooks.grade_worker PLAN.json``.
 
 ``attn grade`` starts this worker in a process group of its own and kills the
 group (and every process carrying the submission's token) when it runs past the
 hard limit, so nothing a notebook does can hang the grader. The worker
 1. runs the notebook's code cells in a fresh kernel (limits: per cell, per notebook,
-   memory via :mod:`utils.notebooks.grade_kernel`), in a private copy of the
+   memory via :mod:`utils.course.notebooks.grade_kernel`), in a private copy of the
    notebook in a temporary folder; cell errors are allowed and recorded;
 2. when a cell cannot be stopped (a loop that swallows ``KeyboardInterrupt``) or
    kills the kernel (``os._exit``, a segfault), starts a fresh kernel that skips
    that cell, while the notebook's time budget lasts, so the rest still counts;
-3. sends :mod:`utils.notebooks.grade_collect` to the kernel once per exercise and
+3. sends :mod:`utils.course.notebooks.grade_collect` to the kernel once per exercise and
    ships back the saved outcomes (bytes, base64) as one JSON line on its stdout.
 It judges nothing: the verdicts are made by the grader, from a registry the
 notebook never saw.
@@ -36,8 +36,8 @@ from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-from utils.notebooks.grade_collect import kernel_source
-from utils.notebooks.grade_kernel import MEMORY_VARIABLE
+from utils.course.notebooks.grade_collect import kernel_source
+from utils.course.notebooks.grade_kernel import MEMORY_VARIABLE
 
 TOKEN_VARIABLE = "ATTN_GRADE_TOKEN"
 PROBE_SECONDS = 10  # how long an interrupted kernel gets to show it is responsive again

@@ -13,7 +13,7 @@ import argparse
 
 from utils.runtime import choose_device
 from utils.seq2seq import translate
-from utils.train.commands import (
+from utils.training.commands import (
     add_device_options,
     add_model_options,
     apply_threads,

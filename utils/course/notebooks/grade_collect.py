@@ -73,7 +73,7 @@ def _tampering(saved, user_ns, core, exercise) -> list:
     """What the notebook changed in the checks (for the report; it cannot change the grade)."""
     notes = []
     for name, fresh_module in sorted(sys.modules.items()):
-        if not name.startswith("utils.checks") or name not in saved:
+        if not name.startswith("utils.course.checks") or name not in saved:
             continue
         kernel_module = saved[name]
         for attribute, fresh_obj in sorted(vars(fresh_module).items()):
@@ -83,7 +83,7 @@ def _tampering(saved, user_ns, core, exercise) -> list:
                 continue  # imported from elsewhere: judged where it is defined
             if not _same(getattr(kernel_module, attribute, None), fresh_obj):
                 notes.append(f"{name}.{attribute} was replaced or changed")
-    kernel_core = saved.get("utils.checks.core")
+    kernel_core = saved.get("utils.course.checks.core")
     if kernel_core is not None:
         registered = getattr(kernel_core, "_REGISTRY", {}).get(exercise.id)
         # not registered at all: the notebook never ran a check of this chapter
@@ -160,7 +160,7 @@ def collect(params: dict) -> None:
         user_ns = vars(sys.modules["__main__"])
     saved = _fresh_utils(params["package_dir"])
     try:
-        core = importlib.import_module("utils.checks.core")
+        core = importlib.import_module("utils.course.checks.core")
         exercise = next(ex for ex in core.load_chapter(params["chapter"]) if ex.id == params["exercise"])
         record = {"exercise": exercise.id, "defined": exercise.target in user_ns, "outcomes": [],
                   "tampering": _tampering(saved, user_ns, core, exercise)}

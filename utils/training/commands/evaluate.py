@@ -20,7 +20,7 @@ from pathlib import Path
 from utils.data import CorpusUnavailable, Splits, TranslationData
 from utils.pretrained import pretrained_test_pairs, read_pairs_tsv
 from utils.runtime import choose_device
-from utils.train.commands import (
+from utils.training.commands import (
     add_device_options,
     add_model_options,
     apply_threads,
@@ -28,8 +28,8 @@ from utils.train.commands import (
     int_at_least,
     load_model,
 )
-from utils.train.config import DataSpec, build_data
-from utils.train.evaluation import bleu_on_split
+from utils.training.config import DataSpec, build_data
+from utils.training.evaluation import bleu_on_split
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

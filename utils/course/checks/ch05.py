@@ -6,8 +6,8 @@ import torch
 
 from utils.attention.gated import gated_mix
 from utils.attention.multihead import MultiHeadAttention, causal_mask, merge_heads, split_heads
-from utils.checks.compare import compare_values, expect, seeded_randn
-from utils.checks.core import Case, Exercise, register
+from utils.course.checks.compare import compare_values, expect, seeded_randn
+from utils.course.checks.core import Case, Exercise, register
 
 
 def _arange(*shape: int) -> torch.Tensor:

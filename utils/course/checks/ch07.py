@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from utils.checks.compare import compare_values, seeded_randn
-from utils.checks.core import Case, Exercise, register
+from utils.course.checks.compare import compare_values, seeded_randn
+from utils.course.checks.core import Case, Exercise, register
 from utils.seq2seq import (
     BahdanauDecoder,
     LuongDecoder,

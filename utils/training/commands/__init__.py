@@ -1,6 +1,6 @@
 """The ``attn train``, ``attn translate`` and ``attn evaluate`` subcommands (one module each).
 
-Each module has ``configure(parser)`` and ``run(args) -> int``, as ``utils.cli`` expects.
+Each module has ``configure(parser)`` and ``run(args) -> int``, as ``utils.course.cli`` expects.
 Shared here: the model, device and thread options, and error printing.
 """
 
@@ -12,7 +12,7 @@ import sys
 import torch
 
 from utils.pretrained import PRETRAINED_NAMES, load_pretrained
-from utils.train.checkpoint import load_checkpoint
+from utils.training.checkpoint import load_checkpoint
 
 
 def int_at_least(low: int):

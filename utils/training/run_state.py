@@ -1,7 +1,7 @@
 """What a training run carries between steps: its position and history, its random states, and
 the loss and time since the last log line.
 
-Used by ``utils.train.loop``; a checkpoint stores ``RunState.state_dict()`` and ``rng_state()``.
+Used by ``utils.training.loop``; a checkpoint stores ``RunState.state_dict()`` and ``rng_state()``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 import numpy as np
 import torch
 
-from utils.train import distributed
+from utils.training import distributed
 
 
 class TrainingDiverged(RuntimeError):

@@ -10,18 +10,18 @@
 Standard library, torch, numpy, tqdm and sacrebleu only (DESIGN §4).
 """
 
-from utils.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, read_checkpoint, save_atomic
-from utils.train.config import DataSpec, TrainConfig, build_data, presets
-from utils.train.evaluation import (
+from utils.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, read_checkpoint, save_atomic
+from utils.training.config import DataSpec, TrainConfig, build_data, presets
+from utils.training.evaluation import (
     BleuResult,
     bleu_by_length,
     bleu_on_split,
     decode_split,
     score_translations,
 )
-from utils.train.loop import train
-from utils.train.metrics_file import METRICS_NAME, environment_info, read_metrics, write_metrics
-from utils.train.run_state import TrainingDiverged
+from utils.training.loop import train
+from utils.training.metrics_file import METRICS_NAME, environment_info, read_metrics, write_metrics
+from utils.training.run_state import TrainingDiverged
 
 __all__ = [
     "CHECKPOINT_NAME",

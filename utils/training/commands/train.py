@@ -5,7 +5,7 @@
     attn train --profile smoke --out runs/s --resume        # continue after a crash
     attn train --profile cpu-real --decoder plain           # the real corpus, ~30 min on 2 cores
     attn train --profile gpu --data fra-eng --decoder bahdanau
-    torchrun --nproc_per_node=2 -m utils.cli train --profile gpu --out runs/ddp
+    torchrun --nproc_per_node=2 -m utils.course.cli train --profile gpu --out runs/ddp
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from pathlib import Path
 from utils.data import CorpusUnavailable, Vocab
 from utils.runtime import choose_device, get_profile, seed_everything
 from utils.seq2seq import ModelConfig, build_model
-from utils.train import distributed
-from utils.train.checkpoint import CHECKPOINT_NAME, read_checkpoint
-from utils.train.commands import add_device_options, apply_threads, fail, int_at_least, number_in
-from utils.train.config import DataSpec, TrainConfig, build_data, presets
-from utils.train.loop import TrainingDiverged, train
+from utils.training import distributed
+from utils.training.checkpoint import CHECKPOINT_NAME, read_checkpoint
+from utils.training.commands import add_device_options, apply_threads, fail, int_at_least, number_in
+from utils.training.config import DataSpec, TrainConfig, build_data, presets
+from utils.training.loop import TrainingDiverged, train
 
 # options that change the model or the data: a resumed run must not change them
 _MODEL_OPTIONS = ("decoder", "embed_size", "num_hiddens", "num_layers", "dropout", "bidirectional",

@@ -7,8 +7,8 @@ from torch import nn
 
 from utils.attention.masking import length_mask, masked_softmax
 from utils.attention.pooling import AttentionPooling
-from utils.checks.compare import compare_values, expect, set_linear_weight
-from utils.checks.core import Case, Exercise, register
+from utils.course.checks.compare import compare_values, expect, set_linear_weight
+from utils.course.checks.core import Case, Exercise, register
 from utils.pooling.classifiers import last_valid_state, mean_over_valid
 
 

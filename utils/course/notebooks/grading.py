@@ -1,7 +1,7 @@
 """``attn grade``: grade a folder of submitted notebooks with the chapter's checks.
 
 Each notebook runs in its own kernel, in a private copy, inside a worker process
-(:mod:`utils.notebooks.grade_worker`) that this process kills, with the kernel, when
+(:mod:`utils.course.notebooks.grade_worker`) that this process kills, with the kernel, when
 it runs past a hard limit. The worker ships back the raw outcomes of every case,
 visible and hidden; the verdicts are made HERE, by ``judge`` from the registry this
 process imported, so nothing a notebook prints, stores or monkeypatches can change
@@ -29,9 +29,9 @@ from pathlib import Path
 
 import torch
 
-from utils.checks.core import Exercise, Outcome, judge, load_chapter
-from utils.notebooks.grade_collect import OPAQUE_KEY
-from utils.notebooks.grade_report import (
+from utils.course.checks.core import Exercise, Outcome, judge, load_chapter
+from utils.course.notebooks.grade_collect import OPAQUE_KEY
+from utils.course.notebooks.grade_report import (
     ExerciseGrade,
     Report,
     describe_event,
@@ -39,10 +39,10 @@ from utils.notebooks.grade_report import (
     write_markdown,
     write_table,
 )
-from utils.notebooks.grade_worker import PROBE_SECONDS, TOKEN_VARIABLE
-from utils.notebooks.submissions import Submission, find_submissions, inspect, unique_names
+from utils.course.notebooks.grade_worker import PROBE_SECONDS, TOKEN_VARIABLE
+from utils.course.notebooks.submissions import Submission, find_submissions, inspect, unique_names
 
-PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the course's `utils`, as this process sees it
+PACKAGE_DIR = Path(__file__).resolve().parents[2]  # the course's `utils`, as this process sees it
 STATUSES = ("ok", "not_implemented", "error", "mutated")
 # the worst thing that happened names the submission's status
 SEVERITY = {"kernel_died": "kernel-died", "gave_up": "kernel-died", "kernel_start_failed": "kernel-died",
@@ -239,7 +239,7 @@ def run_worker(submission: Submission, exercises: list[Exercise], limits: Limits
         environment = {**os.environ, TOKEN_VARIABLE: token,
                        "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
         process = subprocess.Popen(
-            [sys.executable, "-m", "utils.notebooks.grade_worker", str(private / "plan.json")],
+            [sys.executable, "-m", "utils.course.notebooks.grade_worker", str(private / "plan.json")],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
             start_new_session=True, cwd=root, env=environment)
         try:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import nbformat
 
-from utils.notebooks.cells import BEGIN_SOLUTION, END_SOLUTION, is_check, is_exercise, tags
-from utils.notebooks.execute import execute, execute_file, write
+from utils.course.notebooks.cells import BEGIN_SOLUTION, END_SOLUTION, is_check, is_exercise, tags
+from utils.course.notebooks.execute import execute, execute_file, write
 
 STUB = "raise NotImplementedError()"
 # cells whose output legitimately varies run to run (timings): nbval does not compare them either
