@@ -113,8 +113,8 @@ def solve_exercise_1_1(page, expect, url: str) -> None:
     kernel_ready = time.monotonic()
     # Run > Run All Cells
     choose_menu(page, "Run", "Run All Cells")
-    last_check = notebook.locator(".jp-CodeCell", has_text='check("1.4"')
-    expect(last_check.locator(".jp-OutputArea")).to_contain_text("Exercise 1.4: not implemented yet",
+    last_check = notebook.locator(".jp-CodeCell", has_text='check("1.5"')
+    expect(last_check.locator(".jp-OutputArea")).to_contain_text("Exercise 1.5: not implemented yet",
                                                                   timeout=120_000)
     prompts = notebook.locator(".jp-CodeCell .jp-InputArea-prompt")
     assert prompts.count() > 10

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from itertools import pairwise
 
 import pytest
 import torch
@@ -28,6 +29,20 @@ def test_every_reference_passes_its_own_cases(chapter):
             assert judge(exercise, case, run_case(exercise, exercise.reference, case)) is None
 
 
+@pytest.mark.parametrize("chapter", chapters_with_checks())
+def test_exercises_are_numbered_in_order_and_points_never_fall(chapter):
+    """Difficulty rises within a chapter and the points reflect it: N.k+1 is worth at least N.k.
+
+    The notebooks present the exercises in this order: ``test_notebook_conventions`` checks
+    that their headings and check cells come in id order.
+    """
+    exercises = load_chapter(chapter)
+    assert [exercise.id for exercise in exercises] == [f"{chapter}.{k}" for k in range(1, len(exercises) + 1)]
+    falls = [f"{before.id} ({before.points} points) comes before {after.id} ({after.points} points)"
+             for before, after in pairwise(exercises) if after.points < before.points]
+    assert not falls, f"chapter {chapter}: points fall: " + "; ".join(falls)
+
+
 def test_correct_answer_prints_one_line(capsys):
     from utils.attention import length_mask
 
@@ -40,8 +55,8 @@ def test_stub_gets_a_friendly_message_not_an_error(capsys):
     def stub(*args):
         raise NotImplementedError()
 
-    check("1.2", stub)
-    assert "Exercise 1.2: not implemented yet" in capsys.readouterr().out
+    check("1.4", stub)
+    assert "Exercise 1.4: not implemented yet" in capsys.readouterr().out
 
 
 def test_wrong_answer_names_the_first_failing_case_and_the_first_hint_tier():
@@ -51,11 +66,11 @@ def test_wrong_answer_names_the_first_failing_case_and_the_first_hint_tier():
         return torch.softmax(scores.masked_fill(~keep, float("-inf")), dim=-1)
 
     with pytest.raises(ExerciseFailed) as failure:
-        check("1.2", no_zero_rows)
+        check("1.4", no_zero_rows)
     message = str(failure.value)
     assert "valid_lens=tensor([0, 3])" in message and "(a hidden case)" in message
-    assert "NaN" in message and f"Hint: {get_exercise('1.2').hints[0]}" in message
-    assert message.endswith('(more: hint("1.2"))')
+    assert "NaN" in message and f"Hint: {get_exercise('1.4').hints[0]}" in message
+    assert message.endswith('(more: hint("1.4"))')
     assert failure.value._render_traceback_() == [f"\x1b[31m{message}\x1b[0m"]
 
 
@@ -66,12 +81,12 @@ def test_mutating_the_input_fails_even_with_the_right_values():
         return X
 
     with pytest.raises(ExerciseFailed, match="changed its input"):
-        check("1.4", in_place)
+        check("1.3", in_place)
 
 
 def test_learner_errors_are_reported_not_raised():
     with pytest.raises(ExerciseFailed, match="your code raised ZeroDivisionError"):
-        check("1.3", lambda x: 1 / 0)
+        check("1.2", lambda x: 1 / 0)
 
 
 def test_wrong_shape_is_explained():

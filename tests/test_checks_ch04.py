@@ -11,7 +11,7 @@ from utils.course.checks import ExerciseFailed, check, get_exercise
 from utils.course.checks.ch04 import ReferenceStructuredSelfAttention, reference_redundancy_penalty
 
 
-# ---- 4.4: the redundancy penalty -----------------------------------------------------------------
+# ---- 4.3: the redundancy penalty -----------------------------------------------------------------
 def penalty_over_steps(A):
     """A^T A: a (steps, steps) overlap, compared with the wrong identity."""
     overlap = A.transpose(1, 2) @ A
@@ -39,7 +39,7 @@ def penalty_for_the_batch(A):
 ])
 def test_wrong_penalties_fail(answer, message):
     with pytest.raises(ExerciseFailed, match=message):
-        check("4.4", answer)
+        check("4.3", answer)
 
 
 def test_penalty_is_zero_for_heads_on_distinct_steps_and_grows_with_overlap():
@@ -117,7 +117,7 @@ def test_one_head_is_attention_pooling_without_a_bias():
 
 
 def test_references_pass_and_stubs_are_not_implemented(capsys):
-    check("4.4", reference_redundancy_penalty)
+    check("4.3", reference_redundancy_penalty)
     check("4.5", ReferenceStructuredSelfAttention)
 
     def stub(*args):
@@ -132,16 +132,16 @@ def test_references_pass_and_stubs_are_not_implemented(capsys):
         def forward(self, outputs, valid_lens=None):
             raise NotImplementedError()
 
-    check("4.4", stub)
+    check("4.3", stub)
     check("4.5", StubLayer)
     out = capsys.readouterr().out
-    assert "Exercise 4.4: correct (4 cases, 2 of them hidden). 3 points." in out
+    assert "Exercise 4.3: correct (4 cases, 2 of them hidden). 3 points." in out
     assert "Exercise 4.5: correct (4 cases, 2 of them hidden). 5 points." in out
     assert out.count("not implemented yet") == 2
-    assert get_exercise("4.5").points > get_exercise("4.3").points
+    assert get_exercise("4.5").points > get_exercise("4.4").points
 
 
-# ---- 4.1-4.3: the lesson's poolings -------------------------------------------------------------
+# ---- 4.1, 4.2, 4.4: the lesson's poolings -------------------------------------------------------
 def last_step_of_the_tensor(outputs, valid_lens):
     return outputs[:, -1]
 
@@ -166,7 +166,7 @@ class PoolingWithoutZeroedPadding(nn.Module):
 @pytest.mark.parametrize(("exercise_id", "answer", "message"), [
     ("4.1", last_step_of_the_tensor, r"valid_lens=tensor\(\[2, 4\]\).*Hint: sequence b's last real step"),
     ("4.2", mean_over_every_step, r"valid_lens=tensor\(\[2, 4\]\).*Hint: average over the real steps only"),
-    ("4.3", PoolingWithoutZeroedPadding, r"inf in the padding.*\(a hidden case\).*contain NaN.*0 × inf is NaN"),
+    ("4.4", PoolingWithoutZeroedPadding, r"inf in the padding.*\(a hidden case\).*contain NaN.*0 × inf is NaN"),
 ])
 def test_wrong_poolings_fail(exercise_id, answer, message):
     with pytest.raises(ExerciseFailed, match=message):

@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SOLUTION = ROOT / "solutions" / "01_masked_softmax.ipynb"
 CHAPTER = ROOT / "chapters" / "01_masked_softmax.ipynb"
 EXERCISES = {exercise.id: exercise for exercise in load_chapter(1)}
-FULL = sum(exercise.points for exercise in EXERCISES.values())  # 9
+FULL = sum(exercise.points for exercise in EXERCISES.values())  # 13
 
 
 # ---- building notebooks ------------------------------------------------------------------------
@@ -118,7 +118,7 @@ def build_class(folder: Path) -> dict[str, tuple[str, int]]:
         "01_correct.ipynb": (solution, "ok", FULL),
         "01_partial.ipynb": (with_solution(solution, "my_masked_softmax",
                                            "    return torch.softmax(scores, dim=-1)"),
-                             "cell-errors", FULL - EXERCISES["1.2"].points),
+                             "cell-errors", FULL - EXERCISES["1.4"].points),
         "01_blank.ipynb": (chapter, "ok", 0),
         # still running at the cell limit: interrupted, the rest of the notebook runs
         "loop.ipynb": (with_cell(base, "while True:\n    pass", after=SETUP), "timeout", FULL),
@@ -230,10 +230,10 @@ def test_reports_say_what_happened(graded):
 def test_partial_report_names_the_first_failing_case(graded):
     _, out, _, _ = graded
     grades = {grade["id"]: grade for grade in report(out, "01_partial.ipynb")["exercises"]}
-    assert grades["1.2"]["verdict"] == "failed" and grades["1.2"]["points"] == 0
-    assert grades["1.2"]["failed_case"] == EXERCISES["1.2"].cases[0].label
-    assert "your weights" in grades["1.2"]["reason"]
-    assert all(grades[other]["verdict"] == "passed" for other in ("1.1", "1.3", "1.4"))
+    assert grades["1.4"]["verdict"] == "failed" and grades["1.4"]["points"] == 0
+    assert grades["1.4"]["failed_case"] == EXERCISES["1.4"].cases[0].label
+    assert "your weights" in grades["1.4"]["reason"]
+    assert all(grades[other]["verdict"] == "passed" for other in ("1.1", "1.2", "1.3"))
 
 
 def test_invalid_files_get_a_clear_error(graded):

@@ -196,16 +196,16 @@ def test_correct_and_not_implemented_messages_are_unchanged(capsys):
 
 
 def test_hint_walks_the_tiers_then_points_to_the_solution(capsys):
-    exercise = get_exercise("2.2")
+    exercise = get_exercise("2.3")
     count = len(exercise.hints)
     for tier, text in enumerate(exercise.hints, start=1):
-        assert hint("2.2") is None
-        assert capsys.readouterr().out == f"Exercise 2.2, hint {tier} of {count}: {text}\n"
-    hint("2.2")
+        assert hint("2.3") is None
+        assert capsys.readouterr().out == f"Exercise 2.3, hint {tier} of {count}: {text}\n"
+    hint("2.3")
     out = capsys.readouterr().out
-    assert out.startswith(f"Exercise 2.2: no more hints (all {count} shown).")
+    assert out.startswith(f"Exercise 2.3: no more hints (all {count} shown).")
     assert "solutions/02_dot_product_attention.ipynb" in out
-    hint("2.2")  # and it stays there
+    hint("2.3")  # and it stays there
     assert capsys.readouterr().out == out
     # the walk of one exercise does not move another's
     hint("2.1")
@@ -213,12 +213,12 @@ def test_hint_walks_the_tiers_then_points_to_the_solution(capsys):
 
 
 def test_a_given_tier_and_the_walk_from_there(capsys):
-    exercise = get_exercise("1.2")
-    hint("1.2", tier=2)
-    assert capsys.readouterr().out == f"Exercise 1.2, hint 2 of {len(exercise.hints)}: {exercise.hints[1]}\n"
-    hint("1.2", tier=1)
-    hint("1.2")
-    assert capsys.readouterr().out.splitlines()[-1].startswith("Exercise 1.2, hint 2 of ")
+    exercise = get_exercise("1.4")
+    hint("1.4", tier=2)
+    assert capsys.readouterr().out == f"Exercise 1.4, hint 2 of {len(exercise.hints)}: {exercise.hints[1]}\n"
+    hint("1.4", tier=1)
+    hint("1.4")
+    assert capsys.readouterr().out.splitlines()[-1].startswith("Exercise 1.4, hint 2 of ")
 
 
 def test_after_a_failed_check_hint_goes_on_to_tier_two(capsys):
@@ -229,14 +229,14 @@ def test_after_a_failed_check_hint_goes_on_to_tier_two(capsys):
 
 
 @pytest.mark.parametrize(("tier", "message"), [
-    (0, r"tier must be a whole number from 1 to \d for exercise 1\.3; got 0"),
-    (9, r"tier must be a whole number from 1 to \d for exercise 1\.3; got 9"),
-    ("2", r"tier must be a whole number from 1 to \d for exercise 1\.3; got '2'"),
-    (True, r"tier must be a whole number from 1 to \d for exercise 1\.3; got True"),
+    (0, r"tier must be a whole number from 1 to \d for exercise 1\.2; got 0"),
+    (9, r"tier must be a whole number from 1 to \d for exercise 1\.2; got 9"),
+    ("2", r"tier must be a whole number from 1 to \d for exercise 1\.2; got '2'"),
+    (True, r"tier must be a whole number from 1 to \d for exercise 1\.2; got True"),
 ])
 def test_bad_tiers_are_clear_errors(tier, message):
     with pytest.raises(ValueError, match=message):
-        hint("1.3", tier=tier)
+        hint("1.2", tier=tier)
 
 
 @pytest.mark.parametrize(("bad_id", "message"), [("2", "exercise_id must look like '1.2'"),

@@ -66,6 +66,55 @@ register(
     ),
     Exercise(
         id="1.2",
+        title="a numerically stable softmax",
+        points=2,
+        target="stable_softmax",
+        reference=reference_stable_softmax,
+        compare=expect("your softmax"),
+        hints=(
+            "exp overflows float32 above about 88.7 and underflows to 0 far below zero, but the "
+            "softmax does not change when one constant is subtracted from every score of a row.",
+            "subtract each row's largest value (taken over the last axis, keeping that axis so "
+            "that it broadcasts), then exponentiate and divide by the row's sum. After the shift "
+            "the largest term is exactly 1, so the sum is never 0 or infinite.",
+            "section 5 of this chapter derives the trick and tries it on scores in the thousands.",
+        ),
+        cases=(
+            Case("x=tensor([[1., 2., 3.]])", lambda: (torch.tensor([[1.0, 2.0, 3.0]]),)),
+            Case("x=tensor([[1000., 1001., 1002.]]) (exp overflows in float32)",
+                 lambda: (torch.tensor([[1000.0, 1001.0, 1002.0]]),)),
+            Case("x=tensor([[-1000., -1001., -1002.]]) (exp underflows)",
+                 lambda: (torch.tensor([[-1000.0, -1001.0, -1002.0]]),), hidden=True),
+            Case("random x of shape (2, 3, 5) scaled by 300",
+                 lambda: (_scores(2, 3, 5, seed=6, scale=300.0),), hidden=True),
+        ),
+    ),
+    Exercise(
+        id="1.3",
+        title="a sequence mask that leaves its input alone",
+        points=2,
+        target="sequence_mask",
+        reference=reference_sequence_mask,
+        hints=(
+            "the check compares X before and after your call: assigning through indexing, or any "
+            "in-place method, changes the caller's tensor. The answer must be a new tensor.",
+            "compare the step positions with valid_len to get a (batch, steps) mask, add one axis"
+            " of size 1 for every axis of X after the steps so that it broadcasts over the "
+            "features, then fill with the out-of-place version of the fill method (no trailing "
+            "underscore).",
+            "section 6 of this chapter shows the bug from the wild and the one-line fix.",
+        ),
+        cases=(
+            Case("X of shape (2, 3), valid_len=tensor([1, 2])",
+                 lambda: (_scores(2, 3, seed=7), torch.tensor([1, 2]))),
+            Case("X of shape (2, 4), valid_len=tensor([0, 4]), value=-1e6",
+                 lambda: (_scores(2, 4, seed=8), torch.tensor([0, 4]), -1e6)),
+            Case("X of shape (2, 3, 2) (features after the steps), valid_len=tensor([2, 1])",
+                 lambda: (_scores(2, 3, 2, seed=9), torch.tensor([2, 1])), hidden=True),
+        ),
+    ),
+    Exercise(
+        id="1.4",
         title="masked softmax with 1-D and 2-D valid lengths",
         points=3,
         target="my_masked_softmax",
@@ -94,55 +143,6 @@ register(
                  hidden=True),
             Case("scores (2, 1, 6), valid_lens=tensor([6, 6]) (nothing masked)",
                  lambda: (_scores(2, 1, 6, seed=5), torch.tensor([6, 6])), hidden=True),
-        ),
-    ),
-    Exercise(
-        id="1.3",
-        title="a numerically stable softmax",
-        points=2,
-        target="stable_softmax",
-        reference=reference_stable_softmax,
-        compare=expect("your softmax"),
-        hints=(
-            "exp overflows float32 above about 88.7 and underflows to 0 far below zero, but the "
-            "softmax does not change when one constant is subtracted from every score of a row.",
-            "subtract each row's largest value (taken over the last axis, keeping that axis so "
-            "that it broadcasts), then exponentiate and divide by the row's sum. After the shift "
-            "the largest term is exactly 1, so the sum is never 0 or infinite.",
-            "section 5 of this chapter derives the trick and tries it on scores in the thousands.",
-        ),
-        cases=(
-            Case("x=tensor([[1., 2., 3.]])", lambda: (torch.tensor([[1.0, 2.0, 3.0]]),)),
-            Case("x=tensor([[1000., 1001., 1002.]]) (exp overflows in float32)",
-                 lambda: (torch.tensor([[1000.0, 1001.0, 1002.0]]),)),
-            Case("x=tensor([[-1000., -1001., -1002.]]) (exp underflows)",
-                 lambda: (torch.tensor([[-1000.0, -1001.0, -1002.0]]),), hidden=True),
-            Case("random x of shape (2, 3, 5) scaled by 300",
-                 lambda: (_scores(2, 3, 5, seed=6, scale=300.0),), hidden=True),
-        ),
-    ),
-    Exercise(
-        id="1.4",
-        title="a sequence mask that leaves its input alone",
-        points=2,
-        target="sequence_mask",
-        reference=reference_sequence_mask,
-        hints=(
-            "the check compares X before and after your call: assigning through indexing, or any "
-            "in-place method, changes the caller's tensor. The answer must be a new tensor.",
-            "compare the step positions with valid_len to get a (batch, steps) mask, add one axis"
-            " of size 1 for every axis of X after the steps so that it broadcasts over the "
-            "features, then fill with the out-of-place version of the fill method (no trailing "
-            "underscore).",
-            "section 6 of this chapter shows the bug from the wild and the one-line fix.",
-        ),
-        cases=(
-            Case("X of shape (2, 3), valid_len=tensor([1, 2])",
-                 lambda: (_scores(2, 3, seed=7), torch.tensor([1, 2]))),
-            Case("X of shape (2, 4), valid_len=tensor([0, 4]), value=-1e6",
-                 lambda: (_scores(2, 4, seed=8), torch.tensor([0, 4]), -1e6)),
-            Case("X of shape (2, 3, 2) (features after the steps), valid_len=tensor([2, 1])",
-                 lambda: (_scores(2, 3, 2, seed=9), torch.tensor([2, 1])), hidden=True),
         ),
     ),
     Exercise(

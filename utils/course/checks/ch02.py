@@ -103,6 +103,32 @@ register(
     ),
     Exercise(
         id="2.2",
+        title="the entropy of attention weights",
+        points=2,
+        target="softmax_entropy",
+        reference=reference_softmax_entropy,
+        compare=expect("your entropy",
+                       nan_message="your entropy contains NaN: 0 * log(0) must count as 0, not 0 * -inf"),
+        hints=(
+            "the entropy is −Σ α log α over the keys. A masked weight is exactly 0 and log 0 is "
+            "−∞, so 0 · log 0 comes out as NaN unless you give it its limit, 0.",
+            "take the logarithm only where a weight is positive and use 0 elsewhere (an "
+            "element-wise choice between two tensors), multiply by the weights, sum over the last"
+            " axis and negate.",
+            "section 6 of this chapter measures the entropy of attention weights with a quick, "
+            "approximate version; this one must be exact.",
+        ),
+        cases=(
+            Case("uniform weights over 4 keys (entropy log 4)", lambda: (torch.full((1, 2, 4), 0.25),)),
+            Case("softmax of random scores (2, 3, 5)", lambda: (torch.softmax(seeded_randn(2, 3, 5, seed=40), -1),)),
+            Case("one-hot weights (entropy 0)", lambda: (torch.eye(4)[None],), hidden=True),
+            Case("masked weights with zeros and a fully masked row",
+                 lambda: (masked_softmax(seeded_randn(2, 3, 5, seed=41), torch.tensor([[0, 2, 5], [1, 3, 4]])),),
+                 hidden=True),
+        ),
+    ),
+    Exercise(
+        id="2.3",
         title="a DotAttention module with masks, dropout and stored weights",
         points=3,
         target="DotAttention",
@@ -136,32 +162,6 @@ register(
         ),
     ),
     Exercise(
-        id="2.3",
-        title="the entropy of attention weights",
-        points=2,
-        target="softmax_entropy",
-        reference=reference_softmax_entropy,
-        compare=expect("your entropy",
-                       nan_message="your entropy contains NaN: 0 * log(0) must count as 0, not 0 * -inf"),
-        hints=(
-            "the entropy is −Σ α log α over the keys. A masked weight is exactly 0 and log 0 is "
-            "−∞, so 0 · log 0 comes out as NaN unless you give it its limit, 0.",
-            "take the logarithm only where a weight is positive and use 0 elsewhere (an "
-            "element-wise choice between two tensors), multiply by the weights, sum over the last"
-            " axis and negate.",
-            "section 6 of this chapter measures the entropy of attention weights with a quick, "
-            "approximate version; this one must be exact.",
-        ),
-        cases=(
-            Case("uniform weights over 4 keys (entropy log 4)", lambda: (torch.full((1, 2, 4), 0.25),)),
-            Case("softmax of random scores (2, 3, 5)", lambda: (torch.softmax(seeded_randn(2, 3, 5, seed=40), -1),)),
-            Case("one-hot weights (entropy 0)", lambda: (torch.eye(4)[None],), hidden=True),
-            Case("masked weights with zeros and a fully masked row",
-                 lambda: (masked_softmax(seeded_randn(2, 3, 5, seed=41), torch.tensor([[0, 2, 5], [1, 3, 4]])),),
-                 hidden=True),
-        ),
-    ),
-    Exercise(
         id="2.4",
         title="a multiplicative (general) score for queries and keys of different sizes",
         points=4,
@@ -179,7 +179,7 @@ register(
             "a dropout layer. In forward: project the keys, then proceed exactly as DotAttention "
             "did (scores of shape (batch, queries, keys), scaled, masked softmax, kept in "
             "self.attention_weights, dropout, weighted sum of the values).",
-            "section 3 of this chapter (batched scores and masks) and Exercise 2.2; chapter 03, "
+            "section 3 of this chapter (batched scores and masks) and Exercise 2.3; chapter 03, "
             "section 5, names this score (Luong's general score).",
         ),
         cases=(

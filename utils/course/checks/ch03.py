@@ -195,7 +195,7 @@ register(
             "key_size to num_hiddens, w_v from num_hiddens to 1, and a dropout layer. In forward:"
             " project, broadcast queries against keys into (batch, queries, keys, num_hiddens), "
             "tanh, w_v, and drop the last axis (of size 1) to get the (batch, queries, keys) "
-            "scores; the rest is as in Exercise 2.2.",
+            "scores; the rest is as in Exercise 2.3.",
             "section 2 of this chapter builds these scores with the same three layers, and "
             "section 3 describes the whole layer.",
         ),

@@ -150,7 +150,7 @@ register(
             "axis of size 1 at the end so that it covers the features, set the padded steps to 0 "
             "in a new tensor, sum over the steps and divide by valid_lens shaped (batch, 1), in "
             "the outputs' float type.",
-            "section 3 of this chapter defines the 'mean' pooling; Exercise 1.4 of chapter 01 "
+            "section 3 of this chapter defines the 'mean' pooling; Exercise 1.3 of chapter 01 "
             "builds the same mask over the steps.",
         ),
         cases=(
@@ -165,6 +165,36 @@ register(
     ),
     Exercise(
         id="4.3",
+        title="the redundancy penalty of several attention heads",
+        points=3,
+        target="redundancy_penalty",
+        reference=reference_redundancy_penalty,
+        compare=_compare_penalty,
+        hints=(
+            "the penalty compares every pair of heads: entry (i, j) of A times its transpose is the"
+            " overlap of head i's weights with head j's. Off the diagonal it should be 0 (the heads"
+            " look at different steps), on the diagonal 1 (a head on one step only). One number per"
+            " passage, the sum of the squared differences, not their mean.",
+            "per passage, multiply A (heads, steps) by its transpose over the steps, a (heads, "
+            "heads) matrix, batched; subtract the identity of size num_heads (built on A's device,"
+            " in A's float type), square every entry and sum over the last two axes. The result is"
+            " (batch,).",
+            "the markdown cell before Exercise 4.3 gives the formula; chapter 02's batched matrix "
+            "products are the tool.",
+        ),
+        cases=(
+            Case("A of shape (2, 3, 5), rows summing to 1",
+                 lambda: (_attention_rows(2, 3, 5, seed=11),)),
+            Case("one-hot heads: passage 0 on steps 0, 1, 2 (penalty 0), passage 1 all on step 4 (penalty 6)",
+                 lambda: (_one_hot_rows([0, 1, 2], [4, 4, 4], steps=5),)),
+            Case("one head, A of shape (3, 1, 6)",
+                 lambda: (_attention_rows(3, 1, 6, seed=12),), hidden=True),
+            Case("A (2, 4, 7) from padded passages, valid_lens=tensor([7, 2]): fewer steps than heads",
+                 lambda: (_attention_rows(2, 4, 7, seed=13, valid_lens=torch.tensor([7, 2])),), hidden=True),
+        ),
+    ),
+    Exercise(
+        id="4.4",
         title="an attention pooling layer",
         points=4,
         target="MyAttentionPooling",
@@ -195,36 +225,6 @@ register(
         ),
     ),
     Exercise(
-        id="4.4",
-        title="the redundancy penalty of several attention heads",
-        points=3,
-        target="redundancy_penalty",
-        reference=reference_redundancy_penalty,
-        compare=_compare_penalty,
-        hints=(
-            "the penalty compares every pair of heads: entry (i, j) of A times its transpose is the"
-            " overlap of head i's weights with head j's. Off the diagonal it should be 0 (the heads"
-            " look at different steps), on the diagonal 1 (a head on one step only). One number per"
-            " passage, the sum of the squared differences, not their mean.",
-            "per passage, multiply A (heads, steps) by its transpose over the steps, a (heads, "
-            "heads) matrix, batched; subtract the identity of size num_heads (built on A's device,"
-            " in A's float type), square every entry and sum over the last two axes. The result is"
-            " (batch,).",
-            "the markdown cell before Exercise 4.4 gives the formula; chapter 02's batched matrix "
-            "products are the tool.",
-        ),
-        cases=(
-            Case("A of shape (2, 3, 5), rows summing to 1",
-                 lambda: (_attention_rows(2, 3, 5, seed=11),)),
-            Case("one-hot heads: passage 0 on steps 0, 1, 2 (penalty 0), passage 1 all on step 4 (penalty 6)",
-                 lambda: (_one_hot_rows([0, 1, 2], [4, 4, 4], steps=5),)),
-            Case("one head, A of shape (3, 1, 6)",
-                 lambda: (_attention_rows(3, 1, 6, seed=12),), hidden=True),
-            Case("A (2, 4, 7) from padded passages, valid_lens=tensor([7, 2]): fewer steps than heads",
-                 lambda: (_attention_rows(2, 4, 7, seed=13, valid_lens=torch.tensor([7, 2])),), hidden=True),
-        ),
-    ),
-    Exercise(
         id="4.5",
         title="structured self-attention: several pooling heads",
         points=5,
@@ -240,7 +240,7 @@ register(
             "outputs (batch, steps, num_hiddens) through self.W_s1, tanh and self.W_s2 give "
             "(batch, steps, num_heads): move the heads before the steps, then the masked softmax "
             "of chapter 01 over the last axis (it takes (batch,) valid lengths for every row). "
-            "Zero the padded steps of outputs first, as in Exercise 4.3. M is A times the outputs,"
+            "Zero the padded steps of outputs first, as in Exercise 4.4. M is A times the outputs,"
             " batched: (batch, num_heads, num_hiddens).",
             "section 2 of this chapter is the one-head version; chapter 01 shows the masked softmax"
             " on (batch, queries, keys) scores, here (batch, heads, steps).",

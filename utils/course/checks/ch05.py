@@ -146,7 +146,7 @@ register(
     Exercise(
         id="5.4",
         title="the gate",
-        points=3,
+        points=2,
         target="my_gated_mix",
         reference=gated_mix,
         compare=_compare_gate,
