@@ -65,6 +65,15 @@ def test_config_fields_and_their_errors():
     ModelConfig("luong", embed_size=8, num_hiddens=30)  # the LSTM decoders ignore the heads
 
 
+def test_repr_shows_the_transformer_fields_only_for_the_transformer():
+    # chapter 06 prints an LSTM config: its stored output stays what it was before the transformer
+    assert repr(ModelConfig("plain", embed_size=64, num_hiddens=128, num_layers=1, dropout=0.0)) == (
+        "ModelConfig(decoder='plain', embed_size=64, num_hiddens=128, num_layers=1, dropout=0.0, "
+        "bidirectional=False, attention='general')")
+    assert repr(ModelConfig("transformer", embed_size=32, num_hiddens=32)).endswith(
+        "attention='general', num_heads=4, ffn_hiddens=None, norm_first=True)")
+
+
 def test_the_model_is_a_transformer_with_the_configured_sizes():
     model = tiny(num_layers=3)
     assert isinstance(model.encoder, TransformerEncoder) and isinstance(model.decoder, TransformerDecoder)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 DECODERS = ("plain", "bahdanau", "luong", "transformer")
 LUONG_SCORES = ("dot", "general")
+TRANSFORMER_FIELDS = ("num_heads", "ffn_hiddens", "norm_first")
 
 
 @dataclass
@@ -55,6 +56,12 @@ class ModelConfig:
         if not isinstance(self.bidirectional, bool):
             raise TypeError(f"ModelConfig.bidirectional must be a bool; got {self.bidirectional!r}")
         self._check_transformer_fields()
+
+    def __repr__(self) -> str:
+        """The dataclass repr, without the transformer's fields for the LSTM decoders (which ignore them)."""
+        shown = [field.name for field in fields(self)
+                 if self.decoder == "transformer" or field.name not in TRANSFORMER_FIELDS]
+        return f"ModelConfig({', '.join(f'{name}={getattr(self, name)!r}' for name in shown)})"
 
     @property
     def ffn_size(self) -> int:
