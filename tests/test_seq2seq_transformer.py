@@ -183,6 +183,18 @@ def test_old_lstm_checkpoints_load_without_the_transformer_fields(tmp_path):
         assert torch.equal(expected, actual), name
 
 
+def test_bf16_autocast_on_cpu_runs_and_beam_one_is_greedy():
+    """No LSTM here, so no AVX-512 needed: the bf16 path runs on every CPU (and ties break alike)."""
+    model = tiny(seed=3)
+    src, src_valid_lens, tgt_in = batch()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits, weights = model(src, src_valid_lens, tgt_in)
+        greedy = greedy_decode(model, src, src_valid_lens, bos=BOS, eos=EOS, max_len=10)
+        beam = beam_search(model, src, src_valid_lens, bos=BOS, eos=EOS, max_len=10, beam_size=1)
+    assert logits.dtype == torch.bfloat16 and torch.isfinite(logits.float()).all()
+    assert weights.shape == (4, 7, 6) and beam[0] == greedy[0]
+
+
 @pytest.fixture(scope="module")
 def overfit():
     """A tiny Transformer trained on 48 generated pairs until it knows them (a few seconds)."""
