@@ -28,8 +28,9 @@ BOS, EOS = 1, 2
 
 def random_model(decoder: str, tgt_vocab: int = 13, seed: int = 0, bidirectional: bool = False):
     torch.manual_seed(seed)
-    config = ModelConfig(decoder, embed_size=8, num_hiddens=16, num_layers=2, dropout=0.3,
-                         bidirectional=bidirectional)
+    # the transformer's embeddings are its width (d_model = num_hiddens)
+    config = ModelConfig(decoder, embed_size=16 if decoder == "transformer" else 8, num_hiddens=16,
+                         num_layers=2, dropout=0.3, bidirectional=bidirectional, num_heads=4, ffn_hiddens=24)
     return build_model(config, 17, tgt_vocab)
 
 
@@ -51,7 +52,7 @@ def teacher_forced(model, src, src_valid_lens, ids):
     return logits[0].log_softmax(-1), None if weights is None else weights[0]
 
 
-@pytest.mark.parametrize("decoder", ["plain", "bahdanau", "luong"])
+@pytest.mark.parametrize("decoder", ["plain", "bahdanau", "luong", "transformer"])
 def test_greedy_is_argmax_of_teacher_forced_forward(decoder):
     model = random_model(decoder)
     src, src_valid_lens = source()
@@ -72,7 +73,7 @@ def test_greedy_is_argmax_of_teacher_forced_forward(decoder):
                                        atol=1e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize("decoder", ["plain", "bahdanau", "luong"])
+@pytest.mark.parametrize("decoder", ["plain", "bahdanau", "luong", "transformer"])
 def test_batched_equals_one_by_one(decoder):
     model = random_model(decoder)
     src, src_valid_lens = source()
@@ -85,7 +86,8 @@ def test_batched_equals_one_by_one(decoder):
         assert beam_search(model, *one, bos=BOS, eos=EOS, max_len=9, beam_size=3)[0][0] == beam_ids[i]
 
 
-@pytest.mark.parametrize("decoder,seed", [("plain", 0), ("bahdanau", 1), ("luong", 2), ("luong", 3)])
+@pytest.mark.parametrize("decoder,seed", [("plain", 0), ("bahdanau", 1), ("luong", 2), ("luong", 3),
+                                          ("transformer", 4)])
 def test_beam_size_one_is_greedy(decoder, seed):
     model = random_model(decoder, seed=seed, bidirectional=seed == 3)
     src, src_valid_lens = source(batch=8, seed=seed)
@@ -132,8 +134,9 @@ def test_exhaustive_beam_finds_the_best_normalised_sequence(alpha):
         assert weights[i].shape == (len(best), int(src_valid_lens[i]))
 
 
-def test_beam_weights_belong_to_the_returned_hypothesis():
-    model = random_model("bahdanau", seed=6)
+@pytest.mark.parametrize("decoder", ["bahdanau", "transformer"])
+def test_beam_weights_belong_to_the_returned_hypothesis(decoder):
+    model = random_model(decoder, seed=6)
     src, src_valid_lens = source(seed=6)
     ids, weights = beam_search(model, src, src_valid_lens, bos=BOS, eos=EOS, max_len=8, beam_size=4)
     for i, out in enumerate(ids):

@@ -1,4 +1,4 @@
-"""The encoder, the three decoders and build_model: shapes, padding, step == forward, errors."""
+"""The encoders, the four decoders and build_model: shapes, padding, step == forward, errors."""
 
 from __future__ import annotations
 
@@ -17,18 +17,22 @@ from utils.seq2seq import (
     PlainDecoder,
     Seq2Seq,
     Seq2SeqEncoder,
+    TransformerDecoder,
     build_model,
 )
 
 SRC_VOCAB, TGT_VOCAB = 23, 29
 CASES = [("plain", False, "general"), ("bahdanau", False, "general"), ("luong", False, "general"),
-         ("luong", True, "dot"), ("bahdanau", True, "general"), ("plain", True, "general")]
+         ("luong", True, "dot"), ("bahdanau", True, "general"), ("plain", True, "general"),
+         ("transformer", False, "general")]
 
 
 def tiny(decoder: str, bidirectional: bool = False, attention: str = "general", seed: int = 0):
     torch.manual_seed(seed)
-    config = ModelConfig(decoder, embed_size=8, num_hiddens=12, num_layers=2, dropout=0.1,
-                         bidirectional=bidirectional, attention=attention)
+    # the transformer's embeddings are its width (d_model = num_hiddens)
+    config = ModelConfig(decoder, embed_size=12 if decoder == "transformer" else 8, num_hiddens=12,
+                         num_layers=2, dropout=0.1, bidirectional=bidirectional, attention=attention,
+                         num_heads=3, ffn_hiddens=20)
     return build_model(config, SRC_VOCAB, TGT_VOCAB).eval()
 
 
@@ -118,7 +122,8 @@ def test_luong_dot_and_general_differ_and_general_has_W_a():
 
 
 def test_build_model_picks_the_decoder_and_keeps_the_config():
-    for name, cls in (("plain", PlainDecoder), ("bahdanau", BahdanauDecoder), ("luong", LuongDecoder)):
+    for name, cls in (("plain", PlainDecoder), ("bahdanau", BahdanauDecoder), ("luong", LuongDecoder),
+                      ("transformer", TransformerDecoder)):
         model = tiny(name)
         assert isinstance(model, Seq2Seq) and isinstance(model.decoder, cls)
         assert model.config.decoder == name
@@ -137,8 +142,8 @@ def test_training_mode_dropout_is_active():
 
 
 def test_gradients_reach_every_parameter():
-    for name in ("plain", "bahdanau", "luong"):
-        model = tiny(name, bidirectional=True).train()
+    for name in ("plain", "bahdanau", "luong", "transformer"):
+        model = tiny(name, bidirectional=name != "transformer").train()
         src, src_valid_lens, tgt_in = batch()
         logits, _ = model(src, src_valid_lens, tgt_in)
         logits.sum().backward()
@@ -148,7 +153,7 @@ def test_gradients_reach_every_parameter():
 
 def test_config_errors_name_the_field():
     with pytest.raises(ValueError, match="decoder"):
-        ModelConfig("transformer")
+        ModelConfig("gru")
     with pytest.raises(ValueError, match="attention"):
         ModelConfig("luong", attention="concat")
     with pytest.raises(ValueError, match="num_layers"):
@@ -190,9 +195,9 @@ def test_autocast_bf16_on_cpu_runs(cpu_bf16_lstm):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-@pytest.mark.parametrize("decoder", ["plain", "bahdanau", "luong"])
+@pytest.mark.parametrize("decoder", ["plain", "bahdanau", "luong", "transformer"])
 def test_cuda_bf16_autocast_matches_fp32(decoder):
-    model = tiny(decoder, bidirectional=True).cuda()
+    model = tiny(decoder, bidirectional=decoder != "transformer").cuda()
     src, src_valid_lens, tgt_in = (t.cuda() for t in batch())
     reference, _ = model(src, src_valid_lens, tgt_in)
     with torch.autocast("cuda", dtype=torch.bfloat16):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -80,7 +81,7 @@ def interrupt_at(model, step):
     return model.register_forward_pre_hook(hook)
 
 
-@pytest.mark.parametrize("decoder", ["luong", "bahdanau"])
+@pytest.mark.parametrize("decoder", ["luong", "bahdanau", "transformer"])
 def test_resume_after_interruption_equals_uninterrupted_run(data, tmp_path, decoder):
     # 20 steps over 8 batches per epoch: the interruption (step 11, last checkpoint at 8)
     # and the end both sit in later epochs; dropout makes the RNG state matter
@@ -181,6 +182,38 @@ def test_presets_per_profile():
     assert presets("smoke")[1].steps < presets("cpu")[1].steps < presets("gpu")[1].steps
     with pytest.raises(ValueError, match="profile must be one of"):
         presets("laptop")
+
+
+def test_transformer_presets_have_their_own_sizes_and_schedule():
+    for profile in ("smoke", "cpu", "cpu-real", "gpu"):
+        model_config, train_config, _ = presets(profile, "transformer")
+        lstm_model, lstm_train, _ = presets(profile, "luong")
+        assert model_config.decoder == "transformer" and not model_config.bidirectional
+        assert model_config.embed_size == model_config.num_hiddens and model_config.norm_first
+        assert train_config.lr <= lstm_train.lr and train_config.warmup_steps >= lstm_train.warmup_steps
+        assert train_config.batch_size == lstm_train.batch_size  # the same batches as the LSTMs
+    sizes = [presets(profile, "transformer")[0].num_hiddens for profile in ("smoke", "cpu", "cpu-real", "gpu")]
+    assert sizes == sorted(sizes)
+
+
+def test_the_cpu_real_transformer_fits_the_shipping_budget():
+    """At most 15 MB in fp16 with the real corpus's vocabularies (4,052 English, 6,616 French tokens)."""
+    model = build_model(presets("cpu-real", "transformer")[0], 4052, 6616)
+    assert 2 * sum(p.numel() for p in model.parameters()) <= 15_000_000
+
+
+def test_resume_of_a_run_saved_before_the_transformer_fields(data, tmp_path):
+    """A checkpoint whose model config lacks num_heads/ffn_hiddens/norm_first still resumes."""
+    from utils.training.checkpoint import save_atomic
+
+    config = tiny_config(steps=8)
+    train(tiny_model(data), data, dataclasses.replace(config, steps=4), tmp_path, progress=False)
+    checkpoint = read_checkpoint(tmp_path / "checkpoint.pt")
+    for name in ("num_heads", "ffn_hiddens", "norm_first"):
+        del checkpoint["model_config"][name]
+    save_atomic(checkpoint, tmp_path / "checkpoint.pt")
+    metrics = train(tiny_model(data), data, config, tmp_path, resume=True, progress=False)
+    assert metrics["resumed_from_steps"] == [4] and metrics["steps"] == 8
 
 
 def test_the_real_corpus_cpu_preset():

@@ -117,13 +117,35 @@ class MultiHeadAttention(nn.Module):
             need_weights: return the weights (computed explicitly); False uses the fused kernel.
             average_attn_weights: average the returned weights over heads.
         """
-        batch, num_queries, num_keys = self._check_inputs(query, key, value)
+        self._check_inputs(query, key, value)
+        k, v = self.project_keys_values(key, value)  # (batch, heads, keys, head_dim) each
+        return self.attend(query, k, v, key_padding_mask=key_padding_mask, valid_lens=valid_lens,
+                           attn_mask=attn_mask, is_causal=is_causal, need_weights=need_weights,
+                           average_attn_weights=average_attn_weights)
+
+    def project_keys_values(self, key: torch.Tensor, value: torch.Tensor):
+        """``key``, ``value`` ``(batch, keys, embed_dim)`` -> ``k``, ``v`` ``(batch, heads, keys, head_dim)``.
+
+        What a decoder caches: the projections of keys and values that later queries reuse
+        (the encoder outputs for cross-attention, the positions so far for self-attention).
+        """
+        return split_heads(self.k_proj(key), self.num_heads), split_heads(self.v_proj(value), self.num_heads)
+
+    def attend(self, query: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
+               key_padding_mask: torch.Tensor | None = None, valid_lens: torch.Tensor | None = None,
+               attn_mask: torch.Tensor | None = None, is_causal: bool = False,
+               need_weights: bool = True, average_attn_weights: bool = True):
+        """``forward`` with keys and values already projected by :meth:`project_keys_values`.
+
+        ``query``: ``(batch, queries, embed_dim)`` (projected here); ``k``, ``v``: ``(batch, heads,
+        keys, head_dim)``. The masks and returns are ``forward``'s; ``forward(query, key, value)``
+        is ``attend(query, *project_keys_values(key, value))``.
+        """
+        batch, num_queries, num_keys = self._check_projected(query, k, v)
         lengths = None  # valid_lens checked here and broadcast to (batch, 1, queries)
         if valid_lens is not None:
             lengths = expand_valid_lens(query.new_empty(()).expand(batch, 1, num_queries, num_keys), valid_lens)
         q = split_heads(self.q_proj(query), self.num_heads)  # (batch, heads, queries, head_dim)
-        k = split_heads(self.k_proj(key), self.num_heads)  # (batch, heads, keys, head_dim)
-        v = split_heads(self.v_proj(value), self.num_heads)  # (batch, heads, keys, head_dim)
         only_causal = is_causal and key_padding_mask is None and attn_mask is None and valid_lens is None
         keep, bias = self._build_masks(batch, num_queries, num_keys, query.device, q.dtype,
                                        key_padding_mask, attn_mask, is_causal)
@@ -200,6 +222,24 @@ class MultiHeadAttention(nn.Module):
                 f"and {tuple(value.shape)}"
             )
         return query.shape[0], query.shape[1], key.shape[1]
+
+    def _check_projected(self, query, k, v):
+        """``(batch, queries, keys)`` of a query ``(batch, queries, embed_dim)`` and projected ``k``, ``v``."""
+        if not torch.is_tensor(query) or query.dim() != 3 or query.shape[-1] != self.embed_dim:
+            got = tuple(query.shape) if torch.is_tensor(query) else type(query).__name__
+            raise ValueError(f"query must have shape (batch, queries, embed_dim={self.embed_dim}); got {got}")
+        expected = (query.shape[0], self.num_heads, None, self.head_dim)
+        for name, tensor in (("k", k), ("v", v)):
+            if not torch.is_tensor(tensor) or tensor.dim() != 4 or any(
+                    want is not None and got != want for got, want in zip(tensor.shape, expected, strict=True)):
+                got = tuple(tensor.shape) if torch.is_tensor(tensor) else type(tensor).__name__
+                raise ValueError(
+                    f"{name} must have shape (batch={query.shape[0]}, heads={self.num_heads}, keys, "
+                    f"head_dim={self.head_dim}) (from project_keys_values); got {got}")
+        if k.shape[2] != v.shape[2]:
+            raise ValueError(f"k and v must have the same number of keys; got shapes {tuple(k.shape)} "
+                             f"and {tuple(v.shape)}")
+        return query.shape[0], query.shape[1], k.shape[2]
 
     def _build_masks(self, batch, num_queries, num_keys, device, dtype, key_padding_mask, attn_mask, is_causal):
         """Merge every mask into ``keep`` (bool, True = attend) and ``bias`` (float, added).

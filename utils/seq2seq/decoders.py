@@ -1,6 +1,8 @@
-"""The three decoders: plain (fixed context), Bahdanau (attend, then LSTM), Luong (LSTM, then attend).
+"""The three LSTM decoders: plain (fixed context), Bahdanau (attend, then LSTM), Luong (LSTM, then attend).
 
-Every decoder has the same interface, which ``Seq2Seq`` and the decoding functions use:
+(The fourth, chapter 08's ``TransformerDecoder``, is in ``utils.seq2seq.transformer``; its state is a
+key/value cache instead of ``(h, c)``.) Every decoder has the same interface, which ``Seq2Seq`` and
+the decoding functions use:
 
 - ``init_state(memory) -> state``: the LSTM state ``(h, c)``, each ``(num_layers, batch, H)``,
   starts from the encoder's final state (so the encoder needs as many layers as the decoder).

@@ -19,21 +19,20 @@ class Memory(NamedTuple):
     ``outputs``: ``(batch, src_steps, num_hiddens)`` top-layer outputs, zeros at padded steps
     (``2 * num_hiddens`` for a bidirectional encoder built with ``project_outputs=False``).
     ``state``: ``(h, c)``, each ``(num_layers, batch, num_hiddens)``: the final state at each
-    sentence's last *valid* step. ``valid_lens``: ``(batch,)`` source lengths (for the masks).
+    sentence's last *valid* step (``None`` from the transformer's encoder, which has no state).
+    ``valid_lens``: ``(batch,)`` source lengths (for the masks).
 
     Used in chapter 06 §3; tested in tests/test_seq2seq_model.py.
     """
 
     outputs: torch.Tensor
-    state: LSTMState
+    state: LSTMState | None
     valid_lens: torch.Tensor
 
     def index_select(self, indices: torch.Tensor) -> Memory:
         """The memory of sentences ``indices`` (batch axis), e.g. each repeated ``beam_size`` times."""
-        h, c = self.state
-        return Memory(self.outputs.index_select(0, indices),
-                      (h.index_select(1, indices), c.index_select(1, indices)),
-                      self.valid_lens.index_select(0, indices))
+        state = None if self.state is None else tuple(part.index_select(1, indices) for part in self.state)
+        return Memory(self.outputs.index_select(0, indices), state, self.valid_lens.index_select(0, indices))
 
 
 def require_source(src: torch.Tensor, src_valid_lens: torch.Tensor) -> None:

@@ -8,11 +8,15 @@ from torch import nn
 from utils.seq2seq.config import ModelConfig
 from utils.seq2seq.decoders import BahdanauDecoder, LuongDecoder, PlainDecoder
 from utils.seq2seq.encoder import Memory, Seq2SeqEncoder
+from utils.seq2seq.transformer import TransformerDecoder, TransformerEncoder
 from utils.validate import require_int
 
 
 class Seq2Seq(nn.Module):
     """An encoder, a decoder, and the teacher-forced forward pass that training uses.
+
+    The encoder is an LSTM (``Seq2SeqEncoder``) or a ``TransformerEncoder``; the decoder one of
+    ``utils.seq2seq.decoders`` or a ``TransformerDecoder`` (``ModelConfig.decoder`` chooses).
 
     ``forward(src (batch, src_steps), src_valid_lens (batch,), tgt_in (batch, tgt_steps))
     -> (logits (batch, tgt_steps, tgt_vocab), attention weights (batch, tgt_steps, src_steps)
@@ -50,6 +54,10 @@ def build_model(config: ModelConfig, src_vocab_size: int, tgt_vocab_size: int, p
         raise TypeError(f"config must be a ModelConfig; got {type(config).__name__}")
     for name, size in (("src_vocab_size", src_vocab_size), ("tgt_vocab_size", tgt_vocab_size)):
         require_int(name, size, at_least=pad_id + 1)  # the vocabulary holds <pad>, and more
+    if config.decoder == "transformer":
+        sizes = (config.num_hiddens, config.num_heads, config.ffn_size, config.num_layers, config.dropout, pad_id)
+        return Seq2Seq(TransformerEncoder(src_vocab_size, *sizes, norm_first=config.norm_first),
+                       TransformerDecoder(tgt_vocab_size, *sizes, norm_first=config.norm_first), config)
     encoder = Seq2SeqEncoder(src_vocab_size, config.embed_size, config.num_hiddens, config.num_layers,
                              config.dropout, config.bidirectional, pad_id,
                              project_outputs=config.decoder != "plain")
@@ -61,5 +69,6 @@ def build_model(config: ModelConfig, src_vocab_size: int, tgt_vocab_size: int, p
     elif config.decoder == "luong":
         decoder = LuongDecoder(*args, score=config.attention)
     else:  # ModelConfig checks this too, but a config can be mutated after creation
-        raise ValueError(f"config.decoder must be 'plain', 'bahdanau' or 'luong'; got {config.decoder!r}")
+        raise ValueError(f"config.decoder must be 'plain', 'bahdanau', 'luong' or 'transformer'; "
+                         f"got {config.decoder!r}")
     return Seq2Seq(encoder, decoder, config)

@@ -82,3 +82,26 @@ def translate(model, sentences: list[str], src_vocab: Vocab, tgt_vocab: Vocab, *
             results.append(Translation(detokenize(tokens), tokens,
                                        source_tokens[start + offset] + ["<eos>"], weights))
     return results
+
+
+def head_alignments(model, translation: Translation, src_vocab: Vocab, tgt_vocab: Vocab) -> torch.Tensor | None:
+    """``(heads, len(translation.tokens), len(translation.source_tokens))`` cross-attention weights, per head.
+
+    The last decoder layer's heads (their mean is ``translation.weights``), recomputed by feeding
+    the translation back under teacher forcing: the same numbers decoding computed, since a
+    cached decoding step equals the whole-prefix forward pass (tests/test_seq2seq_transformer.py).
+    ``None`` for a decoder without heads (the LSTM decoders).
+    """
+    if not hasattr(model.decoder, "head_weights"):
+        return None
+    device = next(model.parameters()).device
+    src = torch.tensor([src_vocab.encode(translation.source_tokens[:-1]) + [src_vocab.eos]], device=device)
+    tgt_in = torch.tensor([[tgt_vocab.bos] + tgt_vocab.encode(translation.tokens)], device=device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(src, torch.tensor([src.shape[1]], device=device), tgt_in)
+    finally:
+        model.train(was_training)
+    return model.decoder.head_weights[0, :, : len(translation.tokens)].float().cpu()

@@ -44,6 +44,18 @@ def _model_config_dict(model: nn.Module) -> dict | None:
     return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else None
 
 
+def _same_model_config(saved: dict, model: nn.Module) -> bool:
+    """Whether a checkpoint's model config is ``model``'s. A config saved before a field existed
+    (the transformer's, for the LSTM models) lacks it: compared with that field's default."""
+    current = _model_config_dict(model)
+    if saved == current:
+        return True
+    try:
+        return dataclasses.asdict(type(model.config)(**saved)) == current
+    except (AttributeError, TypeError, ValueError):
+        return False
+
+
 def _spec_dict(data_spec) -> dict | None:
     if data_spec is None or isinstance(data_spec, dict):
         return data_spec
@@ -68,7 +80,7 @@ def restore(path: Path, model, optimizer, scheduler, run: RunState, config: Trai
     """Continue from the checkpoint at ``path``: tensors, run state, random states, data position."""
     checkpoint = read_checkpoint(path, map_location="cpu")
     saved_model = checkpoint.get("model_config")
-    if saved_model is not None and saved_model != _model_config_dict(model):
+    if saved_model is not None and not _same_model_config(saved_model, model):
         raise ValueError(f"--resume: {path} holds a model with {saved_model}, not {_model_config_dict(model)}")
     model.load_state_dict(checkpoint["model_state"])
     optimizer.load_state_dict(checkpoint["optimizer_state"])

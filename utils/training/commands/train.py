@@ -5,6 +5,7 @@
     attn train --profile smoke --out runs/s --resume        # continue after a crash
     attn train --profile cpu-real --decoder plain           # the real corpus, ~30 min on 2 cores
     attn train --profile gpu --data fra-eng --decoder bahdanau
+    attn train --profile smoke --decoder transformer --no-norm-first   # post-LN
     torchrun --nproc_per_node=2 -m utils.course.cli train --profile gpu --out runs/ddp
 """
 
@@ -27,7 +28,7 @@ from utils.training.loop import TrainingDiverged, train
 
 # options that change the model or the data: a resumed run must not change them
 _MODEL_OPTIONS = ("decoder", "embed_size", "num_hiddens", "num_layers", "dropout", "bidirectional",
-                  "attention")
+                  "attention", "num_heads", "ffn_hiddens", "norm_first")
 _DATA_OPTIONS = ("data", "generated", "max_pairs", "data_seed", "min_freq")
 # options of TrainConfig that may change on --resume (the rest would break "same as uninterrupted")
 _RESUMABLE_TRAIN_OPTIONS = ("steps", "log_every", "checkpoint_every", "eval_every", "eval_sentences")
@@ -62,13 +63,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--min-freq", type=int_at_least(0), metavar="K", help="vocabulary: keep tokens seen K times")
 
     model = parser.add_argument_group("model (default: the profile's)")
-    model.add_argument("--decoder", choices=("luong", "bahdanau", "plain"), help="default: luong")
+    model.add_argument("--decoder", choices=("luong", "bahdanau", "plain", "transformer"),
+                       help="default: luong; transformer: chapter 08's (the encoder is one too)")
     model.add_argument("--embed-size", type=int_at_least(1))
     model.add_argument("--num-hiddens", type=int_at_least(1))
     model.add_argument("--num-layers", type=int_at_least(1))
     model.add_argument("--dropout", type=number_in(0, 1))
     model.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None)
     model.add_argument("--attention", choices=("general", "dot"), help="Luong score")
+    model.add_argument("--num-heads", type=int_at_least(1), help="transformer: attention heads")
+    model.add_argument("--ffn-hiddens", type=int_at_least(1), help="transformer: feed-forward width")
+    model.add_argument("--norm-first", action=argparse.BooleanOptionalAction, default=None,
+                       help="transformer: pre-LN (default) or post-LN (--no-norm-first)")
 
     training = parser.add_argument_group("training (default: the profile's)")
     training.add_argument("--steps", type=int_at_least(1))
@@ -167,8 +173,10 @@ def run(args: argparse.Namespace) -> int:
         model = build_model(model_config, len(data.src_vocab), len(data.tgt_vocab), pad_id=data.src_vocab.pad)
         num_parameters = sum(p.numel() for p in model.parameters())
         say(f"profile {profile if checkpoint is None else 'of the resumed run'}: {spec.describe()} -> {data}")
+        heads = (f", {model_config.num_heads} heads, feed-forward {model_config.ffn_size}, "
+                 f"{'pre' if model_config.norm_first else 'post'}-LN" if model_config.decoder == "transformer" else "")
         say(f"model: {model_config.decoder} decoder, embed {model_config.embed_size}, hidden "
-            f"{model_config.num_hiddens} x {model_config.num_layers} layer(s), {num_parameters:,} parameters")
+            f"{model_config.num_hiddens} x {model_config.num_layers} layer(s){heads}, {num_parameters:,} parameters")
         world = f" x {info.world_size} processes" if info.enabled else ""
         resumed = f", resuming at step {checkpoint['step']}" if checkpoint is not None else ""
         say(f"training: {train_config.steps} steps, batch {train_config.batch_size}{world}, lr "
@@ -214,7 +222,7 @@ def check_out_dir(out_dir: Path, *, overwrite: bool) -> None:
 def _check_resumed_profile(profile: str, checkpoint: dict, out_dir: Path) -> None:
     """``--resume --profile P``: P must be the profile whose sizes the saved run has."""
     model_config, _, _ = presets(profile, checkpoint["model_config"]["decoder"])
-    if dataclasses.asdict(model_config) != checkpoint["model_config"]:
+    if model_config != ModelConfig(**checkpoint["model_config"]):  # an old one lacks newer fields
         raise ValueError(f"--resume: {out_dir} holds a run with other sizes than --profile {profile} "
                          f"({checkpoint['model_config']}); drop --profile to continue that run, or "
                          f"train into another --out")

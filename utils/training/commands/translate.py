@@ -4,6 +4,7 @@
     attn translate "I am cold." --checkpoint runs/cpu-luong
     attn translate "She sees the cat." "We are late." --checkpoint runs/cpu-luong --beam 4
     attn translate "I am cold." --checkpoint runs/cpu-luong --alignment
+    attn translate "I am cold." --checkpoint runs/cpu-transformer --alignment   # and per head
     attn translate "She eats the green apple." --checkpoint runs/cpu-luong --plot alignments.png
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 from utils.runtime import choose_device
-from utils.seq2seq import translate
+from utils.seq2seq import head_alignments, translate
 from utils.training.commands import (
     add_device_options,
     add_model_options,
@@ -100,7 +101,13 @@ def run(args: argparse.Namespace) -> int:
             print("(the plain decoder has no attention weights)")
         else:
             target = result.tokens if len(result.tokens) == result.weights.shape[0] else [*result.tokens, "<eos>"]
+            heads = head_alignments(model, result, src_vocab, tgt_vocab)  # transformer: per head
+            if heads is not None:
+                print(f"(cross-attention of the last decoder layer, averaged over its {heads.shape[0]} heads)")
             print(alignment_table(result.source_tokens, target, result.weights))
+            for head, weights in enumerate([] if heads is None else heads, start=1):
+                print(f"head {head} of {heads.shape[0]}:")
+                print(alignment_table(result.source_tokens, target, weights))
         unknown = [token for token in result.source_tokens[:-1] if token not in src_vocab]
         if unknown:
             print(f"(unknown to the model, read as <unk>: {', '.join(unknown)})")
