@@ -216,14 +216,34 @@ def _cap_output(limit: int) -> None:
         stream.write = write
 
 
+def _cap_address_space(memory_bytes: int) -> None:
+    """Cap the kernel's address space at what it maps now plus ``memory_bytes``.
+
+    Unlike the data-segment cap, this counts every mapping, shared ones included (a shared
+    anonymous ``mmap``, ``/dev/shm``); measured after the imports, it leaves torch's
+    libraries (about 3 GB of address space) out of the learner's allowance.
+    """
+    import resource
+
+    with open("/proc/self/statm") as file:  # sizes in pages; the first is the address space
+        mapped = int(file.read().split()[0]) * resource.getpagesize()
+    limit = mapped + memory_bytes
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
 def prepare(params: dict) -> None:
-    """Import the heavy libraries the notebook imports; cap each cell's output."""
+    """Import the heavy libraries the notebook imports; cap each cell's output and the memory."""
     for module in params["warm"]:
         try:
             importlib.import_module(module)
         except Exception:  # the student's own import will report it
             pass
     _cap_output(params["max_output_chars"])
+    if params.get("memory_bytes", 0) > 0 and sys.platform.startswith("linux"):
+        _cap_address_space(params["memory_bytes"])
 
 
 def kernel_source(function: str, params: dict) -> str:

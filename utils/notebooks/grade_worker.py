@@ -37,7 +37,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from utils.notebooks.grade_collect import kernel_source
-from utils.notebooks.grade_kernel import MEMORY_VARIABLE
+from utils.notebooks.grade_kernel import MEMORY_VARIABLE, SANDBOX_VARIABLE, drop_root, set_dumpable
 
 TOKEN_VARIABLE = "ATTN_GRADE_TOKEN"
 PROBE_SECONDS = 10  # how long an interrupted kernel gets to show it is responsive again
@@ -260,7 +260,8 @@ class Worker:
         """Run the notebook once, skipping ``self.skip``. True when the kernel is still usable."""
         try:
             client = self._start(attempt)
-            params = {"warm": heavy_imports(client.nb), "max_output_chars": self.plan["max_output_bytes"]}
+            params = {"warm": heavy_imports(client.nb), "max_output_chars": self.plan["max_output_bytes"],
+                      "memory_bytes": self.plan["memory_bytes"]}
             prepared = self._run_extra(kernel_source("prepare", params), self.plan["timeout_startup"])
         except Exception as error:  # KernelLost, or a kernel that never answered
             self.event("kernel_start_failed", f"the kernel did not start: {error}"[:300])
@@ -374,6 +375,9 @@ class Worker:
 
 
 def main(argv: list[str]) -> int:
+    if os.environ.get(SANDBOX_VARIABLE) == "1":
+        drop_root()
+        set_dumpable(False)  # the kernel, same user, must not ptrace this process or open its fds
     plan = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     # The kernel inherits fds 1 and 2: point them at /dev/null so nothing it writes at the
     # file-descriptor level reaches the grader. The result goes out on a copy of stdout.
