@@ -46,6 +46,11 @@ MAX_RESULT_BYTES = 64 * 2**20
 HEAVY_MODULES = {"torch", "torchvision", "numpy", "matplotlib", "d2l", "pandas", "scipy", "sacrebleu"}
 
 
+def inputs_file(exercise_id: str) -> str:
+    """The file, in the private folder, where the grader leaves an exercise's inputs."""
+    return f"inputs-{exercise_id}.pt"
+
+
 def heavy_imports(notebook) -> list[str]:
     """The modules of ``HEAVY_MODULES`` the notebook's code cells import, in order.
 
@@ -340,7 +345,8 @@ class Worker:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.unlink(missing_ok=True)
             params = {"package_dir": self.plan["package_dir"], "chapter": self.plan["chapter"],
-                      "exercise": exercise_id, "result_path": str(path)}
+                      "exercise": exercise_id, "result_path": str(path),
+                      "inputs_path": str(self.private / inputs_file(exercise_id))}
             entry = {"status": "collected", "detail": ""}
             try:
                 status = self._run_extra(kernel_source("collect", params), self.plan["timeout_cell"])

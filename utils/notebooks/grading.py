@@ -40,7 +40,7 @@ from utils.notebooks.grade_report import (
     write_markdown,
     write_table,
 )
-from utils.notebooks.grade_worker import PROBE_SECONDS, TOKEN_VARIABLE
+from utils.notebooks.grade_worker import PROBE_SECONDS, TOKEN_VARIABLE, inputs_file
 from utils.notebooks.submissions import Submission, find_submissions, inspect, unique_names
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the course's `utils`, as this process sees it
@@ -137,6 +137,11 @@ def _judge_entry(exercise: Exercise, entry: dict, limits: Limits) -> tuple[Exerc
     if not record.get("defined"):
         grade.verdict = "missing"
         grade.reason = f"the notebook does not define `{exercise.target}`"
+        return grade, tampering
+    uses = [str(name)[:200] for name in record.get("forbidden", []) if isinstance(name, str)]
+    if uses:
+        grade.verdict = "forbidden"
+        grade.reason = f"your answer uses {', '.join(uses)}, which this exercise forbids"
         return grade, tampering
     outcomes = record["outcomes"]
     for position, case in enumerate(exercise.cases):
@@ -279,6 +284,8 @@ def run_worker(submission: Submission, exercises: list[Exercise], limits: Limits
     private = Path(tempfile.mkdtemp(prefix="attn-grade-"))
     try:
         shutil.copyfile(submission.path, private / "submission.ipynb")
+        for exercise in exercises:  # inputs only: the expected results are computed here, never there
+            torch.save([case.make() for case in exercise.cases], private / inputs_file(exercise.id))
         plan = _plan(submission, exercises, limits, private, token)
         (private / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
         argv, environment, cwd = worker_command(private, limits, token)
