@@ -207,14 +207,19 @@ def forbidden_uses(answer, forbidden: dict) -> list:
             if any(obj is candidate or _same(obj, candidate) for candidate in candidates) and name not in found:
                 found.append(name)
         module = getattr(obj, "__module__", None) or ""
-        if module.startswith("utils.checks") and hasattr(obj, "__qualname__") and depth > 0:
+        if module.startswith("utils.checks") and hasattr(obj, "__qualname__"):
             label = f"{module}.{obj.__qualname__}"
             found += [label] if label not in found else []
         if depth == 0 or _learners(obj) or type(obj).__name__ == "module":
             inner = _names(obj.__code__) if hasattr(obj, "__code__") else names
             stack += [(part, inner, depth + 1) for part in _parts(obj, inner)
-                      if type(part).__name__ != "module" or part.__name__.startswith("utils")]
+                      if type(part).__name__ != "module" or _leads_to(part.__name__, forbidden)]
     return found
+
+
+def _leads_to(module: str, forbidden: dict) -> bool:
+    """Whether a module the code names may hold what is forbidden (the course's, or named)."""
+    return module.startswith("utils") or any(name.startswith(f"{module}.") for name in forbidden)
 
 
 def _resolve(dotted: str, saved) -> list:
