@@ -267,7 +267,9 @@ def test_regrading_gives_the_same_table(graded, tmp_path):
         assert (tmp_path / "again" / f"{name}.json").read_text() == (out / f"{name}.json").read_text()
 
 
-def test_a_worker_past_the_hard_limit_is_killed_with_its_kernel(tmp_path, monkeypatch):
+@pytest.mark.parametrize("sealed", [False, pytest.param(True, marks=pytest.mark.skipif(
+    probe() is not None and os.environ.get("ATTN_REQUIRE_SANDBOX") != "1", reason="no grading sandbox here"))])
+def test_a_worker_past_the_hard_limit_is_killed_with_its_kernel(tmp_path, monkeypatch, sealed):
     import utils.notebooks.grading as grading
 
     nbformat.write(with_cell(lean(read(SOLUTION)), "import time\n\ntime.sleep(600)", after=SETUP),
@@ -276,7 +278,7 @@ def test_a_worker_past_the_hard_limit_is_killed_with_its_kernel(tmp_path, monkey
     monkeypatch.setattr(grading.secrets, "token_hex", lambda size: token)
     monkeypatch.setattr(Limits, "hard_seconds", lambda self, exercises: 30)
     reports = grading.grade([tmp_path / "01_slow.ipynb"], out=tmp_path / "out", jobs=1, progress=False,
-                            limits=Limits(timeout_cell=300, timeout_notebook=600))
+                            limits=Limits(timeout_cell=300, timeout_notebook=600, sandbox=sealed))
     assert (reports[0].status, reports[0].points) == ("killed", 0)
     assert "hard limit of 30 s" in reports[0].message
     tagged = []
@@ -500,3 +502,20 @@ def test_forbidden_uses_sees_identity_wrappers_subclasses_and_references():
     }
     for name, (answer, expected) in cases.items():
         assert forbidden_uses(answer, forbidden) == expected, name
+
+
+def test_the_report_names_what_the_sandbox_denied():
+    from utils.notebooks.grade_report import blocked_by_sandbox
+
+    events = [{"kind": "cell_error", "cell": 2, "cell_title": "open(...)",
+               "detail": "FileNotFoundError: [Errno 2] No such file or directory: '/home/ta/solutions/01.ipynb'"},
+              {"kind": "cell_error", "cell": 3, "detail": "FileNotFoundError: [Errno 2] No such file or "
+                                                          "directory: '/tmp/attn-grade-work-ab12/data.csv'"},
+              {"kind": "cell_error", "cell": 4, "detail": "ConnectionRefusedError: [Errno 111] Connection refused"},
+              {"kind": "cell_error", "cell": 5, "detail": "BlockingIOError: [Errno 11] Resource temporarily unavailable"},
+              {"kind": "cell_error", "cell": 6, "detail": "NameError: name 'x' is not defined"},
+              {"kind": "cell_timeout", "cell": 7, "detail": "PermissionError in a timeout's text"}]
+    blocked = blocked_by_sandbox(events)
+    assert len(blocked) == 3  # the working copy's own missing file, the NameError and the timeout are not
+    assert blocked[0].startswith("cell 3 (`open(...)`): FileNotFoundError") and "outside the sandbox" in blocked[0]
+    assert "network connection" in blocked[1] and "cap on processes" in blocked[2]

@@ -105,6 +105,9 @@ def build(folder: Path, out: Path, port: int) -> dict[str, str]:
         "shared_mmap": "import mmap\nblock = mmap.mmap(-1, 3 * 2**30, flags=mmap.MAP_SHARED)\n"
                        "for start in range(0, len(block), 2**20):\n    block[start] = 1",
         "fork_bomb": FORK_BOMB,
+        # removes what it finds beside its working copy: in the sandbox, only its own files
+        "vandal_up": "import os\nimport shutil\n\nos.chdir('..')\nfor name in os.listdir('.'):\n"
+                     "    shutil.rmtree(name, ignore_errors=True) if os.path.isdir(name) else os.remove(name)",
     }
     attacks = {f"01_{name}.ipynb": source for name, source in targets.items()}
     for name, source in attacks.items():
@@ -188,12 +191,17 @@ def test_files_outside_the_working_copy_cannot_be_read_or_written(graded):
     assert list(Path("/tmp").glob(f"attn-pwned*{TAG}")) == []
     # the report shows what was denied: the error of the cell that tried
     assert "FileNotFoundError" in events(out, "01_write_grades.ipynb")
+    for name in ("read_other", "read_solutions", "write_home", "write_grades"):
+        blocked = json.loads((out / f"01_{name}.json").read_text())["blocked"]
+        assert len(blocked) == 1 and "outside" in blocked[0], (name, blocked)
+    assert "Denied by the sandbox" in (out / "01_read_other.md").read_text()
     assert set(rows) == {path.name for path in graded_folder(out)}  # grades.csv is the grader's, whole
 
 
 def test_no_network(graded):
     out, rows, received, _ = graded
     assert received == []
+    assert "network" in json.loads((out / "01_connect.json").read_text())["blocked"][0]
     assert (rows["01_connect.ipynb"]["status"], int(rows["01_connect.ipynb"]["points"])) == ("cell-errors", FULL)
     assert "ConnectionRefusedError" in events(out, "01_connect.ipynb") or \
         "Network is unreachable" in events(out, "01_connect.ipynb")
@@ -220,6 +228,8 @@ def test_memory_and_process_caps(graded):
     row = rows["01_fork_bomb.ipynb"]
     assert int(row["points"]) == FULL, row
     assert "Resource temporarily unavailable" in events(out, "01_fork_bomb.ipynb")
+    assert "cap on processes" in json.loads((out / "01_fork_bomb.json").read_text())["blocked"][0]
+    assert (rows["01_vandal_up.ipynb"]["status"], int(rows["01_vandal_up.ipynb"]["points"])) == ("ok", FULL)
 
 
 def test_killing_the_grader_only_kills_ones_own_worker(graded):

@@ -35,6 +35,7 @@ from utils.notebooks.grade_collect import OPAQUE_KEY
 from utils.notebooks.grade_report import (
     ExerciseGrade,
     Report,
+    blocked_by_sandbox,
     describe_event,
     write_json,
     write_markdown,
@@ -179,7 +180,7 @@ def _judge_entry(exercise: Exercise, entry: dict, limits: Limits) -> tuple[Exerc
 def build_report(submission: Submission, exercises: list[Exercise], result: dict | None,
                  limits: Limits, failure: str = "", status: str = "") -> Report:
     report = Report(file=submission.file, name=submission.name, chapter=submission.chapter,
-                    status=status or "ok")
+                    status=status or "ok", sandboxed=limits.sandbox)
     if result is None:
         report.message = failure
         report.max_points = sum(exercise.points for exercise in exercises)
@@ -197,6 +198,8 @@ def build_report(submission: Submission, exercises: list[Exercise], result: dict
         tampering += [note for note in notes if note not in tampering]
     report.tampering = tampering
     report.events = [event for event in result.get("events", []) if isinstance(event, dict)]
+    if limits.sandbox:
+        report.blocked = blocked_by_sandbox(report.events)
     report.points = sum(grade.points for grade in report.exercises)
     report.max_points = sum(exercise.points for exercise in exercises)
     found = {SEVERITY.get(event.get("kind"), "cell-errors") for event in report.events}
