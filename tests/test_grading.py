@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from utils.course.notebooks.grade_collect import OPAQUE_KEY, shippable
 from utils.course.notebooks.grade_report import Report, write_table
 from utils.course.notebooks.grade_worker import heavy_imports
 from utils.course.notebooks.grading import Limits, _unship, grade_exercise
+from utils.course.notebooks.sandbox import probe
 from utils.course.notebooks.submissions import (
     chapter_from_name,
     chapter_from_notebook,
@@ -39,6 +41,8 @@ SOLUTION = ROOT / "solutions" / "01_masked_softmax.ipynb"
 CHAPTER = ROOT / "chapters" / "01_masked_softmax.ipynb"
 EXERCISES = {exercise.id: exercise for exercise in load_chapter(1)}
 FULL = sum(exercise.points for exercise in EXERCISES.values())  # 13
+# CI (.ci/run) grades in the sandbox or fails; elsewhere sandboxed where bwrap works, else not
+SANDBOX = "require" if os.environ.get("ATTN_REQUIRE_SANDBOX") == "1" else "auto" if probe() is None else "off"
 
 
 # ---- building notebooks ------------------------------------------------------------------------
@@ -159,7 +163,8 @@ def build_class(folder: Path) -> dict[str, tuple[str, int]]:
 def attn_grade(folder: Path, out: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "utils.course.cli", "grade", str(folder), "--out", str(out), "--jobs", "2",
-         "--timeout-cell", "20", "--timeout-notebook", "60", "--memory-limit", "2", "--max-output", "1"],
+         "--timeout-cell", "20", "--timeout-notebook", "60", "--memory-limit", "2", "--max-output", "1",
+         "--sandbox", SANDBOX],
         capture_output=True, text=True, cwd=ROOT, timeout=600)
 
 
@@ -263,7 +268,9 @@ def test_regrading_gives_the_same_table(graded, tmp_path):
         assert (tmp_path / "again" / f"{name}.json").read_text() == (out / f"{name}.json").read_text()
 
 
-def test_a_worker_past_the_hard_limit_is_killed_with_its_kernel(tmp_path, monkeypatch):
+@pytest.mark.parametrize("sealed", [False, pytest.param(True, marks=pytest.mark.skipif(
+    probe() is not None and os.environ.get("ATTN_REQUIRE_SANDBOX") != "1", reason="no grading sandbox here"))])
+def test_a_worker_past_the_hard_limit_is_killed_with_its_kernel(tmp_path, monkeypatch, sealed):
     import utils.course.notebooks.grading as grading
 
     nbformat.write(with_cell(lean(read(SOLUTION)), "import time\n\ntime.sleep(600)", after=SETUP),
@@ -272,7 +279,7 @@ def test_a_worker_past_the_hard_limit_is_killed_with_its_kernel(tmp_path, monkey
     monkeypatch.setattr(grading.secrets, "token_hex", lambda size: token)
     monkeypatch.setattr(Limits, "hard_seconds", lambda self, exercises: 30)
     reports = grading.grade([tmp_path / "01_slow.ipynb"], out=tmp_path / "out", jobs=1, progress=False,
-                            limits=Limits(timeout_cell=300, timeout_notebook=600))
+                            limits=Limits(timeout_cell=300, timeout_notebook=600, sandbox=sealed))
     assert (reports[0].status, reports[0].points) == ("killed", 0)
     assert "hard limit of 30 s" in reports[0].message
     tagged = []
@@ -434,3 +441,82 @@ def test_table_has_a_row_per_submission(tmp_path):
                 tmp_path / "grades.csv")
     assert (tmp_path / "grades.csv").read_text().splitlines() == [
         "file,status,points,max_points,message", "a.ipynb,invalid,,,empty file"]
+
+
+# ---- the sandbox's refusal and the forbidden calls (no kernel) -------------------------------------
+def test_without_bwrap_grading_is_refused_unless_sandbox_off(tmp_path, monkeypatch, capsys):
+    import argparse
+
+    import utils.course.notebooks.grading as grading
+    import utils.course.notebooks.sandbox as sandbox
+
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
+    sandbox.probe.cache_clear()
+    try:
+        assert "apt-get install bubblewrap" in sandbox.probe()
+        assert sandbox.resolve("off") is False
+        parser = argparse.ArgumentParser()
+        grading.configure(parser)
+        nbformat.write(read(CHAPTER), tmp_path / "01_blank.ipynb")
+        for mode in ("auto", "require"):
+            arguments = [str(tmp_path / "01_blank.ipynb"), "--out", str(tmp_path / "out"), "--sandbox", mode]
+            assert grading.run(parser.parse_args(arguments)) == 2
+            message = capsys.readouterr().err.strip()
+            assert len(message.splitlines()) == 1 and "apt-get install bubblewrap" in message
+            assert ("--sandbox off" in message) == (mode == "auto")
+        assert not (tmp_path / "out").exists()
+    finally:
+        sandbox.probe.cache_clear()
+
+
+def test_forbidden_uses_sees_identity_wrappers_subclasses_and_references():
+    import functools
+
+    from torch.nn import functional
+
+    from utils.attention.dot_product import DotProductAttention
+    from utils.attention.masking import masked_softmax
+    from utils.course.checks.ch01 import reference_causal_masked_softmax
+    from utils.course.notebooks.grade_collect import forbidden_uses
+
+    forbidden = {"utils.attention.masking.masked_softmax": [masked_softmax],
+                 "utils.attention.dot_product.DotProductAttention": [DotProductAttention],
+                 "torch.nn.functional.scaled_dot_product_attention": [functional.scaled_dot_product_attention]}
+    space = {"masked_softmax": masked_softmax, "torch": torch, "F": functional,
+             "reference_causal_masked_softmax": reference_causal_masked_softmax}
+    exec("def wrapper(s, v):\n    return masked_softmax(s, v)\n"
+         "def _helper(s, v):\n    return masked_softmax(s, v)\n"
+         "def indirect(s, v):\n    return _helper(s, v) * 1\n"
+         "def fused(q, k, v):\n    return F.scaled_dot_product_attention(q, k, v)\n"
+         "def honest(s, v):\n    return torch.softmax(s, dim=-1)\n"
+         "def cheat(s, v):\n    return reference_causal_masked_softmax(s, v)\n", space)
+    subclass = type("DotAttention", (DotProductAttention,), {"__module__": "__main__"})
+    cases = {
+        "identity": (masked_softmax, ["utils.attention.masking.masked_softmax"]),
+        "wrapper": (space["wrapper"], ["utils.attention.masking.masked_softmax"]),
+        "helper": (space["indirect"], ["utils.attention.masking.masked_softmax"]),
+        "partial": (functools.partial(masked_softmax), ["utils.attention.masking.masked_softmax"]),
+        "fused": (space["fused"], ["torch.nn.functional.scaled_dot_product_attention"]),
+        "subclass": (subclass, ["utils.attention.dot_product.DotProductAttention"]),
+        "reference": (space["cheat"], ["utils.course.checks.ch01.reference_causal_masked_softmax"]),
+        "honest": (space["honest"], []),
+    }
+    for name, (answer, expected) in cases.items():
+        assert forbidden_uses(answer, forbidden) == expected, name
+
+
+def test_the_report_names_what_the_sandbox_denied():
+    from utils.course.notebooks.grade_report import blocked_by_sandbox
+
+    events = [{"kind": "cell_error", "cell": 2, "cell_title": "open(...)",
+               "detail": "FileNotFoundError: [Errno 2] No such file or directory: '/home/ta/solutions/01.ipynb'"},
+              {"kind": "cell_error", "cell": 3, "detail": "FileNotFoundError: [Errno 2] No such file or "
+                                                          "directory: '/tmp/attn-grade-work-ab12/data.csv'"},
+              {"kind": "cell_error", "cell": 4, "detail": "ConnectionRefusedError: [Errno 111] Connection refused"},
+              {"kind": "cell_error", "cell": 5, "detail": "BlockingIOError: [Errno 11] Resource temporarily unavailable"},
+              {"kind": "cell_error", "cell": 6, "detail": "NameError: name 'x' is not defined"},
+              {"kind": "cell_timeout", "cell": 7, "detail": "PermissionError in a timeout's text"}]
+    blocked = blocked_by_sandbox(events)
+    assert len(blocked) == 3  # the working copy's own missing file, the NameError and the timeout are not
+    assert blocked[0].startswith("cell 3 (`open(...)`): FileNotFoundError") and "outside the sandbox" in blocked[0]
+    assert "network connection" in blocked[1] and "cap on processes" in blocked[2]

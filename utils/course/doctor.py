@@ -94,6 +94,11 @@ def report() -> tuple[list[str], list[str]]:
     else:
         lines.append("versions vs uv.lock: no uv.lock beside the package (installed without the repo)")
     lines.append(data_cache_line())
+    from utils.course.notebooks.sandbox import (
+        describe,  # for instructors: is `attn grade` sealed here?
+    )
+
+    lines.append(describe())
     return lines, problems
 
 

@@ -119,6 +119,7 @@ register(
         points=3,
         target="my_masked_softmax",
         reference=masked_softmax,
+        forbidden=("utils.attention.masking.masked_softmax",),
         compare=expect("your weights",
                        nan_message="your weights contain NaN (a fully masked row must be all zeros)"),
         hints=(

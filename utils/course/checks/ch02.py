@@ -133,6 +133,8 @@ register(
         points=3,
         target="DotAttention",
         reference=DotProductAttention,
+        forbidden=("utils.attention.dot_product.DotProductAttention",
+                   "torch.nn.functional.scaled_dot_product_attention"),
         call=call_attention_class,
         compare=expect_attention(
             nan_message="your output contains NaN (a fully masked query must give zeros)"),

@@ -185,6 +185,7 @@ register(
         points=3,
         target="MLPAttention",
         reference=AdditiveAttention,
+        forbidden=("utils.attention.additive.AdditiveAttention",),
         call=call_attention_class,
         compare=expect_attention(),
         hints=(

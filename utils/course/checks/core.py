@@ -47,7 +47,9 @@ class Exercise:
     ``call(answer, args)`` runs an answer (the learner's object or ``reference``) on a
     case's arguments; ``compare(got, expected)`` returns ``None`` when they agree, else
     the reason they do not. With ``inputs_unchanged`` the learner's code must leave
-    its tensor arguments as they were.
+    its tensor arguments as they were. ``forbidden`` names (dotted, where they are defined)
+    what the exercise's text forbids: ``attn grade`` gives no points to an answer that is,
+    subclasses, wraps or calls one of them (and anything of ``utils.course.checks``).
 
     ``hints`` are tiers, from the gentlest: tier 1 names the idea the failing cases test,
     tier 2 the structure of an answer in words (shapes, which operation), an optional
@@ -65,6 +67,7 @@ class Exercise:
     call: Callable[[Any, tuple], Any] = call_with_args
     compare: Callable[[Any, Any], str | None] = field(default=compare_values)
     inputs_unchanged: bool = True
+    forbidden: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.hints, tuple) or not all(isinstance(text, str) for text in self.hints):

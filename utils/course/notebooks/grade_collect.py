@@ -147,8 +147,120 @@ def shippable(value, depth: int = 0):
     return _opaque(value)
 
 
+def _names(code) -> set:
+    """The global and attribute names a code object and the code nested in it use."""
+    names = set(code.co_names)
+    for constant in code.co_consts:
+        if hasattr(constant, "co_names"):
+            names |= _names(constant)
+    return names
+
+
+def _parts(obj, names: set) -> list:
+    """What ``obj`` is made of, one level: a class's bases and methods; a function's globals that
+    its code names, closure cells and defaults; a module's attributes named by the code."""
+    found: list = []
+    if isinstance(obj, type):
+        found += [base for base in obj.__mro__[1:] if base is not object]
+        for value in vars(obj).values():
+            found += [getattr(value, attribute, None) for attribute in ("__func__", "fget")] + [value]
+    elif type(obj).__name__ == "module":
+        found += [getattr(obj, name, None) for name in names]
+    elif hasattr(obj, "__code__"):
+        space = getattr(obj, "__globals__", {})
+        found += [space[name] for name in _names(obj.__code__) if name in space]
+        found += [cell.cell_contents for cell in (obj.__closure__ or ()) if _filled(cell)]
+        found += list(obj.__defaults__ or ()) + list((obj.__kwdefaults__ or {}).values())
+    elif hasattr(obj, "__func__"):  # a bound method
+        found.append(obj.__func__)
+    elif hasattr(obj, "func") and hasattr(obj, "args"):  # functools.partial
+        found += [obj.func, *obj.args]
+    return [item for item in found if item is not None]
+
+
+def _filled(cell) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018 (an empty cell raises)
+    except ValueError:
+        return False
+    return True
+
+
+def _learners(obj) -> bool:
+    """Code the notebook defined (walked into); the libraries' own code is not."""
+    module = getattr(obj, "__module__", None) or ""
+    return not (module == "builtins" or module.startswith(("torch", "utils", "numpy", "functools")))
+
+
+def forbidden_uses(answer, forbidden: dict) -> list:
+    """The names in ``forbidden`` (name -> the objects it may be) that ``answer`` is, subclasses,
+    wraps or names in its code, through the notebook's own helpers; and anything of ``utils.course.checks``."""
+    found: list = []
+    seen: set = set()
+    stack = [(answer, set(), 0)]
+    while stack:
+        obj, names, depth = stack.pop()
+        if id(obj) in seen or depth > 8:
+            continue
+        seen.add(id(obj))
+        for name, candidates in forbidden.items():
+            if any(obj is candidate or _same(obj, candidate) for candidate in candidates) and name not in found:
+                found.append(name)
+        module = getattr(obj, "__module__", None) or ""
+        if module.startswith("utils.course.checks") and hasattr(obj, "__qualname__"):
+            label = f"{module}.{obj.__qualname__}"
+            found += [label] if label not in found else []
+        if depth == 0 or _learners(obj) or type(obj).__name__ == "module":
+            inner = _names(obj.__code__) if hasattr(obj, "__code__") else names
+            stack += [(part, inner, depth + 1) for part in _parts(obj, inner)
+                      if type(part).__name__ != "module" or _leads_to(part.__name__, forbidden)]
+    return found
+
+
+def _leads_to(module: str, forbidden: dict) -> bool:
+    """Whether a module the code names may hold what is forbidden (the course's, or named)."""
+    return module.startswith("utils") or any(name.startswith(f"{module}.") for name in forbidden)
+
+
+def _resolve(dotted: str, saved) -> list:
+    """The objects ``dotted`` names: the fresh import's, and the kernel's own copy if it has one."""
+    module_name, _, attribute = dotted.rpartition(".")
+    found = []
+    for modules in (sys.modules, saved):
+        try:
+            module = modules[module_name] if module_name in modules else (
+                importlib.import_module(module_name) if modules is sys.modules else None)
+        except Exception:
+            module = None
+        if module is not None and hasattr(module, attribute):
+            found.append(getattr(module, attribute))
+    return found
+
+
+def _sealed(core, chapter_exercises, exercise):
+    """``exercise`` without its reference, and the fresh checks without the chapter's references:
+    the learner's code, walking the stack or ``sys.modules`` while it runs, finds none."""
+    import dataclasses
+
+    keep = _names(exercise.call.__code__) if hasattr(exercise.call, "__code__") else set()
+    references = [id(other.reference) for other in chapter_exercises]
+    for name, module in list(sys.modules.items()):
+        if name.startswith("utils.course.checks.ch"):
+            for attribute, value in list(vars(module).items()):
+                if id(value) in references and attribute not in keep:
+                    delattr(module, attribute)
+    core._REGISTRY.clear()
+    return dataclasses.replace(exercise, reference=None)
+
+
 def collect(params: dict) -> None:
-    """Run one exercise's cases on what the notebook defined; ``torch.save`` the outcomes."""
+    """Run one exercise's cases on what the notebook defined; ``torch.save`` the outcomes.
+
+    The cases' inputs come from the grader (``params["inputs_path"]``, plain tensors and
+    numbers); the expected results never enter the kernel.
+    """
+    import copy
+
     import torch
 
     try:
@@ -161,14 +273,23 @@ def collect(params: dict) -> None:
     saved = _fresh_utils(params["package_dir"])
     try:
         core = importlib.import_module("utils.course.checks.core")
-        exercise = next(ex for ex in core.load_chapter(params["chapter"]) if ex.id == params["exercise"])
+        chapter_exercises = core.load_chapter(params["chapter"])
+        exercise = next(ex for ex in chapter_exercises if ex.id == params["exercise"])
         record = {"exercise": exercise.id, "defined": exercise.target in user_ns, "outcomes": [],
-                  "tampering": _tampering(saved, user_ns, core, exercise)}
+                  "tampering": _tampering(saved, user_ns, core, exercise), "forbidden": []}
+        inputs = torch.load(params["inputs_path"], weights_only=True)
+        forbidden = {name: _resolve(name, saved) for name in exercise.forbidden}
+        exercise = _sealed(core, chapter_exercises, exercise)
         # saved before the learner's code runs: a case that never ends leaves this much behind
         torch.save(record, params["result_path"])
         if record["defined"]:
             answer = user_ns[exercise.target]
-            for case in exercise.cases:
+            try:
+                record["forbidden"] = forbidden_uses(answer, forbidden)
+            except Exception as error:  # an object too odd to inspect: judged on its results
+                record["tampering"].append(f"the answer could not be inspected ({_describe(error)})")
+            for case, args in zip(exercise.cases, inputs, strict=True):
+                case = core.Case(case.label, lambda args=args: copy.deepcopy(args), case.hidden)
                 try:
                     outcome = core.run_case(exercise, answer, case)
                     shipped = {"status": str(outcome.status), "value": shippable(outcome.value),
@@ -216,14 +337,34 @@ def _cap_output(limit: int) -> None:
         stream.write = write
 
 
+def _cap_address_space(memory_bytes: int) -> None:
+    """Cap the kernel's address space at what it maps now plus ``memory_bytes``.
+
+    Unlike the data-segment cap, this counts every mapping, shared ones included (a shared
+    anonymous ``mmap``, ``/dev/shm``); measured after the imports, it leaves torch's
+    libraries (about 3 GB of address space) out of the learner's allowance.
+    """
+    import resource
+
+    with open("/proc/self/statm") as file:  # sizes in pages; the first is the address space
+        mapped = int(file.read().split()[0]) * resource.getpagesize()
+    limit = mapped + memory_bytes
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
 def prepare(params: dict) -> None:
-    """Import the heavy libraries the notebook imports; cap each cell's output."""
+    """Import the heavy libraries the notebook imports; cap each cell's output and the memory."""
     for module in params["warm"]:
         try:
             importlib.import_module(module)
         except Exception:  # the student's own import will report it
             pass
     _cap_output(params["max_output_chars"])
+    if params.get("memory_bytes", 0) > 0 and sys.platform.startswith("linux"):
+        _cap_address_space(params["memory_bytes"])
 
 
 def kernel_source(function: str, params: dict) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -44,6 +45,8 @@ class Report:
     events: list[dict] = field(default_factory=list)
     tampering: list[str] = field(default_factory=list)
     message: str = ""  # why it was not (fully) graded, in one line
+    sandboxed: bool = False  # graded in the bubblewrap sandbox (utils.course.notebooks.sandbox)
+    blocked: list[str] = field(default_factory=list)  # what the sandbox denied, as the errors show it
 
     def summary(self) -> str:
         """The terminal's line for this submission."""
@@ -61,6 +64,37 @@ def _where(event: dict) -> str:
 
 def describe_event(event: dict) -> str:
     return _where(event) + event["detail"]
+
+
+# how a denial reads in a cell's error (the code sees an ordinary OSError), and what was denied
+DENIALS = (("Read-only file system", "writing outside the working copy"),
+           ("PermissionError", "a file or folder outside the working copy"),
+           ("Network is unreachable", "the network"),
+           ("ConnectionRefusedError", "a network connection (the sandbox's loopback is its own)"),
+           ("Resource temporarily unavailable", "another process (the cap on processes)"),
+           ("Cannot allocate memory", "memory past the cap"),
+           ("File too large", "a file past the size cap"))
+MISSING = re.compile(r"FileNotFoundError: \[Errno 2\] No such file or directory: '(/[^']*)'")
+INSIDE = ("/tmp/attn-grade-work-", "/grade/")  # the working copy, as the kernel sees it
+
+
+def blocked_by_sandbox(events: list[dict]) -> list[str]:
+    """The cell errors that show the sandbox denying something, each with what it denied.
+
+    A path outside the working copy that "does not exist" is one the sandbox hides.
+    """
+    found = []
+    for event in events:
+        detail = str(event.get("detail", ""))
+        if event.get("kind") != "cell_error":
+            continue
+        denied = next((what for text, what in DENIALS if text in detail), None)
+        missing = MISSING.search(detail)
+        if denied is None and missing and not missing.group(1).startswith(INSIDE):
+            denied = "a file outside the sandbox (it does not exist in there)"
+        if denied is not None:
+            found.append(f"{describe_event(event)} (denied: {denied})")
+    return found
 
 
 def write_markdown(report: Report, path: Path) -> None:
@@ -89,6 +123,11 @@ def write_markdown(report: Report, path: Path) -> None:
             verdict = verdict.replace("|", "\\|")
             lines.append(f"| {grade.id} {grade.title} | {grade.points}/{grade.max_points} | {verdict} |")
         lines.append("")
+    if report.sandboxed:
+        lines += ["Graded in a sandbox: no network, no files outside its own copy, capped processes "
+                  "and memory.", ""]
+    if report.blocked:
+        lines += ["## Denied by the sandbox", ""] + [f"- {line}" for line in report.blocked] + [""]
     if report.events or report.tampering:
         lines += ["## What happened while grading", ""]
         lines += [f"- {describe_event(event)}" for event in report.events]

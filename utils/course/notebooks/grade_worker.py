@@ -37,13 +37,23 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from utils.course.notebooks.grade_collect import kernel_source
-from utils.course.notebooks.grade_kernel import MEMORY_VARIABLE
+from utils.course.notebooks.grade_kernel import (
+    MEMORY_VARIABLE,
+    SANDBOX_VARIABLE,
+    drop_root,
+    set_dumpable,
+)
 
 TOKEN_VARIABLE = "ATTN_GRADE_TOKEN"
 PROBE_SECONDS = 10  # how long an interrupted kernel gets to show it is responsive again
 MAX_RESULT_BYTES = 64 * 2**20
 # imported before the student's cells when the notebook imports them: they take seconds to load
 HEAVY_MODULES = {"torch", "torchvision", "numpy", "matplotlib", "d2l", "pandas", "scipy", "sacrebleu"}
+
+
+def inputs_file(exercise_id: str) -> str:
+    """The file, in the private folder, where the grader leaves an exercise's inputs."""
+    return f"inputs-{exercise_id}.pt"
 
 
 def heavy_imports(notebook) -> list[str]:
@@ -260,7 +270,8 @@ class Worker:
         """Run the notebook once, skipping ``self.skip``. True when the kernel is still usable."""
         try:
             client = self._start(attempt)
-            params = {"warm": heavy_imports(client.nb), "max_output_chars": self.plan["max_output_bytes"]}
+            params = {"warm": heavy_imports(client.nb), "max_output_chars": self.plan["max_output_bytes"],
+                      "memory_bytes": self.plan["memory_bytes"]}
             prepared = self._run_extra(kernel_source("prepare", params), self.plan["timeout_startup"])
         except Exception as error:  # KernelLost, or a kernel that never answered
             self.event("kernel_start_failed", f"the kernel did not start: {error}"[:300])
@@ -339,7 +350,8 @@ class Worker:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.unlink(missing_ok=True)
             params = {"package_dir": self.plan["package_dir"], "chapter": self.plan["chapter"],
-                      "exercise": exercise_id, "result_path": str(path)}
+                      "exercise": exercise_id, "result_path": str(path),
+                      "inputs_path": str(self.private / inputs_file(exercise_id))}
             entry = {"status": "collected", "detail": ""}
             try:
                 status = self._run_extra(kernel_source("collect", params), self.plan["timeout_cell"])
@@ -374,6 +386,9 @@ class Worker:
 
 
 def main(argv: list[str]) -> int:
+    if os.environ.get(SANDBOX_VARIABLE) == "1":
+        drop_root()
+        set_dumpable(False)  # the kernel, same user, must not ptrace this process or open its fds
     plan = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     # The kernel inherits fds 1 and 2: point them at /dev/null so nothing it writes at the
     # file-descriptor level reaches the grader. The result goes out on a copy of stdout.

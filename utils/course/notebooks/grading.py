@@ -30,16 +30,18 @@ from pathlib import Path
 import torch
 
 from utils.course.checks.core import Exercise, Outcome, judge, load_chapter
+from utils.course.notebooks import sandbox
 from utils.course.notebooks.grade_collect import OPAQUE_KEY
 from utils.course.notebooks.grade_report import (
     ExerciseGrade,
     Report,
+    blocked_by_sandbox,
     describe_event,
     write_json,
     write_markdown,
     write_table,
 )
-from utils.course.notebooks.grade_worker import PROBE_SECONDS, TOKEN_VARIABLE
+from utils.course.notebooks.grade_worker import PROBE_SECONDS, TOKEN_VARIABLE, inputs_file
 from utils.course.notebooks.submissions import Submission, find_submissions, inspect, unique_names
 
 PACKAGE_DIR = Path(__file__).resolve().parents[2]  # the course's `utils`, as this process sees it
@@ -48,6 +50,8 @@ STATUSES = ("ok", "not_implemented", "error", "mutated")
 SEVERITY = {"kernel_died": "kernel-died", "gave_up": "kernel-died", "kernel_start_failed": "kernel-died",
             "cell_timeout": "timeout", "notebook_timeout": "timeout", "output_limit": "output-limit",
             "cell_error": "cell-errors"}
+# the worker is killed from inside its sandbox: only the notebook's code can do that
+WORKER_KILLED = "worker-killed"
 STATUS_ORDER = ("kernel-died", "timeout", "output-limit", "tampered", "cell-errors", "ok")
 
 
@@ -61,6 +65,7 @@ class Limits:
     profile: str = "smoke"
     threads: int = 1
     max_attempts: int = 3
+    sandbox: bool = False  # run the worker and kernel in a bubblewrap sandbox (utils.course.notebooks.sandbox)
 
     def hard_seconds(self, exercises: int) -> float:
         """When the worker is killed, whatever it is doing: its own limits plus a margin."""
@@ -134,6 +139,11 @@ def _judge_entry(exercise: Exercise, entry: dict, limits: Limits) -> tuple[Exerc
         grade.verdict = "missing"
         grade.reason = f"the notebook does not define `{exercise.target}`"
         return grade, tampering
+    uses = [str(name)[:200] for name in record.get("forbidden", []) if isinstance(name, str)]
+    if uses:
+        grade.verdict = "forbidden"
+        grade.reason = f"your answer uses {', '.join(uses)}, which this exercise forbids"
+        return grade, tampering
     outcomes = record["outcomes"]
     for position, case in enumerate(exercise.cases):
         grade.failed_case, grade.failed_case_hidden = case.label, case.hidden
@@ -170,7 +180,7 @@ def _judge_entry(exercise: Exercise, entry: dict, limits: Limits) -> tuple[Exerc
 def build_report(submission: Submission, exercises: list[Exercise], result: dict | None,
                  limits: Limits, failure: str = "", status: str = "") -> Report:
     report = Report(file=submission.file, name=submission.name, chapter=submission.chapter,
-                    status=status or "ok")
+                    status=status or "ok", sandboxed=limits.sandbox)
     if result is None:
         report.message = failure
         report.max_points = sum(exercise.points for exercise in exercises)
@@ -188,6 +198,8 @@ def build_report(submission: Submission, exercises: list[Exercise], result: dict
         tampering += [note for note in notes if note not in tampering]
     report.tampering = tampering
     report.events = [event for event in result.get("events", []) if isinstance(event, dict)]
+    if limits.sandbox:
+        report.blocked = blocked_by_sandbox(report.events)
     report.points = sum(grade.points for grade in report.exercises)
     report.max_points = sum(exercise.points for exercise in exercises)
     found = {SEVERITY.get(event.get("kind"), "cell-errors") for event in report.events}
@@ -219,29 +231,70 @@ def kill_tagged(token: str) -> None:
             continue
 
 
+def _plan(submission: Submission, exercises: list[Exercise], limits: Limits, private: Path,
+          token: str) -> dict:
+    """What the worker needs, with the paths it sees (inside the sandbox: ``/grade``, ``/course``)."""
+    inside = Path(sandbox.PRIVATE) if limits.sandbox else private
+    package_dir = Path(sandbox.COURSE) / PACKAGE_DIR.name if limits.sandbox else PACKAGE_DIR
+    return {"notebook": str(inside / "submission.ipynb"), "name": submission.path.name,
+            "chapter": submission.chapter, "exercises": [ex.id for ex in exercises],
+            "package_dir": str(package_dir), "private": str(inside), "token": token,
+            "timeout_cell": limits.timeout_cell, "timeout_notebook": limits.timeout_notebook,
+            "timeout_startup": limits.timeout_startup,
+            "memory_bytes": limits.memory_bytes, "max_output_bytes": limits.max_output_bytes,
+            "profile": limits.profile, "threads": limits.threads, "max_attempts": limits.max_attempts}
+
+
+def worker_command(private: Path, limits: Limits, token: str) -> tuple[list[str], dict, str]:
+    """(argv, environment, cwd) of one submission's worker: sealed in bwrap when ``limits.sandbox``.
+
+    The sandbox gets a minimal environment (no secrets of the grader's), and the worker runs
+    from ``/``, where nobody inside can write a module that its later imports would pick up.
+    """
+    if not limits.sandbox:
+        root = str(PACKAGE_DIR.parent)
+        environment = {**os.environ, TOKEN_VARIABLE: token,
+                       "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        return ([sys.executable, "-m", "utils.course.notebooks.grade_worker", str(private / "plan.json")],
+                environment, root)
+    if os.geteuid() == 0:  # the worker becomes nobody inside: the folder must be its
+        for path in [private, *private.rglob("*")]:
+            os.chown(path, sandbox.SANDBOX_UID, sandbox.SANDBOX_UID)
+    environment = {name: os.environ[name] for name in ("PATH", "LANG", "LC_ALL", "TERM") if name in os.environ}
+    environment.update({TOKEN_VARIABLE: token, "PYTHONPATH": sandbox.COURSE, "PYTHONDONTWRITEBYTECODE": "1"})
+    argv = [*sandbox.bwrap_args(private, PACKAGE_DIR, gpu=limits.profile == "gpu"), "--chdir", "/",
+            sys.executable, "-m", "utils.course.notebooks.grade_worker", f"{sandbox.PRIVATE}/plan.json"]
+    return argv, environment, "/"
+
+
+def _worker_failure(private: Path, returncode: int, limits: Limits) -> tuple[str, str]:
+    """(status, message) for a worker that sent back no result."""
+    log = private / "worker.log"
+    tail = log.read_text(encoding="utf-8", errors="replace")[-300:] if log.is_file() else ""
+    last = tail.strip().splitlines()[-1] if tail.strip() else ""
+    # bwrap exits 128 + N when its command dies of signal N; only code inside can send it
+    signal_number = -returncode if returncode < 0 else returncode - 128 if returncode > 128 else 0
+    if limits.sandbox and signal_number:
+        return WORKER_KILLED, (f"the notebook's code killed its grading worker (signal {signal_number}, "
+                               "e.g. kill -9 -1 or os.kill of a parent): nothing could be graded")
+    return "grader-error", (f"the grading worker failed (exit status {returncode}"
+                            f"{': ' + last if last else ''})")
+
+
 def run_worker(submission: Submission, exercises: list[Exercise], limits: Limits) -> Report:
     """Execute and collect one submission in a worker process; judge its outcomes here."""
     token = secrets.token_hex(12)
     private = Path(tempfile.mkdtemp(prefix="attn-grade-"))
     try:
-        name = submission.path.name
         shutil.copyfile(submission.path, private / "submission.ipynb")
-        plan = {"notebook": str(private / "submission.ipynb"), "name": name,
-                "chapter": submission.chapter, "exercises": [ex.id for ex in exercises],
-                "package_dir": str(PACKAGE_DIR), "private": str(private), "token": token,
-                "timeout_cell": limits.timeout_cell, "timeout_notebook": limits.timeout_notebook,
-                "timeout_startup": limits.timeout_startup,
-                "memory_bytes": limits.memory_bytes, "max_output_bytes": limits.max_output_bytes,
-                "profile": limits.profile, "threads": limits.threads,
-                "max_attempts": limits.max_attempts}
+        for exercise in exercises:  # inputs only: the expected results are computed here, never there
+            torch.save([case.make() for case in exercise.cases], private / inputs_file(exercise.id))
+        plan = _plan(submission, exercises, limits, private, token)
         (private / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
-        root = str(PACKAGE_DIR.parent)
-        environment = {**os.environ, TOKEN_VARIABLE: token,
-                       "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-        process = subprocess.Popen(
-            [sys.executable, "-m", "utils.course.notebooks.grade_worker", str(private / "plan.json")],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-            start_new_session=True, cwd=root, env=environment)
+        argv, environment, cwd = worker_command(private, limits, token)
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                   stdin=subprocess.DEVNULL, start_new_session=True, cwd=cwd,
+                                   env=environment)
         try:
             stdout, _ = process.communicate(timeout=limits.hard_seconds(len(exercises)))
         except subprocess.TimeoutExpired:
@@ -262,12 +315,8 @@ def run_worker(submission: Submission, exercises: list[Exercise], limits: Limits
             except json.JSONDecodeError:
                 result = None
         if result is None:
-            log = private / "worker.log"
-            tail = log.read_text(encoding="utf-8", errors="replace")[-300:] if log.is_file() else ""
-            last = tail.strip().splitlines()[-1] if tail.strip() else ""
-            return build_report(submission, exercises, None, limits, status="grader-error",
-                                failure=f"the grading worker failed (exit status {process.returncode}"
-                                        f"{': ' + last if last else ''})")
+            status, failure = _worker_failure(private, process.returncode, limits)
+            return build_report(submission, exercises, None, limits, status=status, failure=failure)
         return build_report(submission, exercises, result, limits)
     finally:
         shutil.rmtree(private, ignore_errors=True)
@@ -325,11 +374,18 @@ def grade(paths: list[str | Path], *, out: Path, chapter: int | None = None, job
             reports[futures[future]] = report
             write_markdown(report, out / f"{report.name}.md")
             write_json(report, out / f"{report.name}.json")
+            # the table as it stands, after every submission: a crash later loses no row
+            _write_table_now([reports[position] for position in sorted(reports)], out / "grades.csv")
             bar.write(report.summary(), file=sys.stdout)
             bar.update(1)
-    ordered = [reports[position] for position in range(len(submissions))]
-    write_table(ordered, out / "grades.csv")
-    return ordered
+    return [reports[position] for position in range(len(submissions))]
+
+
+def _write_table_now(reports: list[Report], path: Path) -> None:
+    """``write_table``, replacing ``path`` in one step (a reader never sees half a table)."""
+    partial = path.with_name(f".{path.name}.partial")
+    write_table(reports, partial)
+    os.replace(partial, path)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -352,6 +408,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="MB a cell may print before it is interrupted (default: %(default)s)")
     parser.add_argument("--profile", default="smoke", choices=("smoke", "cpu", "gpu"),
                         help="COURSE_PROFILE for the notebooks (default: smoke)")
+    parser.add_argument("--sandbox", default="auto", choices=sandbox.MODES,
+                        help="seal each submission in a bubblewrap sandbox: auto (when bwrap works, "
+                             "else refuse to grade), require (fail without it: for CI), off (trusted "
+                             "notebooks only; default: %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -368,11 +428,17 @@ def run(args: argparse.Namespace) -> int:
     if not files:
         print("attn grade: no files to grade in " + ", ".join(map(str, args.submissions)), file=sys.stderr)
         return 2
+    try:
+        sealed = sandbox.resolve(args.sandbox)
+    except RuntimeError as error:
+        print(f"attn grade: {error}", file=sys.stderr)
+        return 2
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     limits = Limits(timeout_cell=args.timeout_cell, timeout_notebook=args.timeout_notebook,
                     timeout_startup=args.timeout_startup,
                     memory_bytes=int(args.memory_limit * 2**30),
-                    max_output_bytes=int(args.max_output * 2**20), profile=args.profile, threads=threads)
+                    max_output_bytes=int(args.max_output * 2**20), profile=args.profile, threads=threads,
+                    sandbox=sealed)
     reports = grade(args.submissions, out=args.out, chapter=args.chapter, jobs=args.jobs, limits=limits)
     graded = [report for report in reports if report.points is not None]
     print(f"{len(graded)} of {len(reports)} submissions graded; table: {args.out / 'grades.csv'}")
