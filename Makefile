@@ -4,15 +4,20 @@
 
 SHELL := /bin/bash
 UV_VERSION := 0.13.8
-PYTHON ?= python3
+# The course's Python: a version (`make lab PYTHON=3.13`) or an interpreter's path. Empty: any
+# installed 3.11-3.13 (pyproject's requires-python). uv uses an installed interpreter when one
+# matches and downloads one of its own when none does; a different PYTHON rebuilds .venv.
+PYTHON ?=
+# the interpreter that bootstraps uv into .tools/ when uv is not installed (any Python 3)
+BOOTSTRAP_PYTHON ?= python3
 VENV := .venv
 UV := $(shell command -v uv 2>/dev/null || echo .tools/uv/bin/uv)
 LAB_ARGS ?=
 # the folder JupyterLab serves (tests point it at a temporary copy)
 CHAPTERS ?= chapters
 PYTEST_ARGS ?=
-# uv must use the machine's Python 3.11, never download one
-export UV_PYTHON_DOWNLOADS := never
+# requirements.txt: the lock, hashed, without d2l (its hard pins stop pip: README, pip route)
+EXPORT_ARGS := --frozen --no-emit-project --no-header --no-group reference --format requirements-txt
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 # compile .pyc files at install time: every notebook kernel imports torch, and without a
 # bytecode cache (PYTHONDONTWRITEBYTECODE is set on some machines) each import recompiles it
@@ -40,19 +45,30 @@ release: env  ## re-run the solutions, then write chapters/ from them
 doctor: env
 	$(VENV)/bin/attn doctor
 
-env: $(VENV)/.installed
+# the stamp names the PYTHON it was built for, so that choosing another one re-syncs
+# (uv recreates .venv when its interpreter does not match the request)
+STAMP := $(VENV)/.installed$(if $(PYTHON),-$(subst /,_,$(PYTHON)))
 
-$(VENV)/.installed: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen --python 3.11
+env: $(STAMP)
+
+$(STAMP): uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen $(if $(PYTHON),--python $(PYTHON))
+	@rm -f $(VENV)/.installed*
 	@touch $@
 
+# from PyPI with any Python 3; on a machine without one, uv's standalone installer
 .tools/uv/bin/uv:
-	$(PYTHON) -m venv .tools/uv
-	.tools/uv/bin/python -m pip install --quiet uv==$(UV_VERSION)
+	if command -v $(BOOTSTRAP_PYTHON) >/dev/null; then \
+	  $(BOOTSTRAP_PYTHON) -m venv .tools/uv && \
+	  .tools/uv/bin/python -m pip install --quiet uv==$(UV_VERSION); \
+	else \
+	  curl -LsSf https://astral.sh/uv/$(UV_VERSION)/install.sh | \
+	    env UV_UNMANAGED_INSTALL=$(CURDIR)/.tools/uv/bin sh; \
+	fi
 
 lock: | $(UV)  ## after editing pyproject.toml: update uv.lock and requirements.txt
 	$(UV) lock
-	$(UV) export --frozen --no-emit-project --no-header --format requirements-txt -o requirements.txt
+	$(UV) export $(EXPORT_ARGS) -o requirements.txt
 
 clean:
 	rm -rf $(VENV) .tools

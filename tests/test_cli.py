@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import platform
+import re
 import subprocess
 import sys
+from importlib import metadata
+
+import torch
 
 from utils.course.cli import COMMANDS
-from utils.course.doctor import version_drift
+from utils.course.doctor import built_by_uv, out_of_range, version_drift
 
 
 def attn(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -29,9 +34,27 @@ def test_unknown_command_is_an_error():
 def test_doctor_reports_the_environment(root):
     result = attn("doctor", cwd=root)
     assert result.returncode == 0, result.stdout + result.stderr
-    for heading in ("python: 3.11", "torch: 2.13.0", "device:", "d2l: 1.0.3", "versions vs uv.lock",
-                    "data cache:"):
+    for heading in (f"python: {platform.python_version()}", f"torch: {torch.__version__}", "device:",
+                    f"d2l: {metadata.version('d2l')}", "versions vs uv.lock", "data cache:"):
         assert heading in result.stdout
+
+
+def test_doctor_checks_the_course_ranges_not_the_lock_pins():
+    def named(items: list[str]) -> dict[str, str]:  # "torch>=2.11 (2.10.0)" -> {"torch": "2.10.0"}
+        return {re.match(r"[A-Za-z0-9_.-]+", item).group(): item.split(" (", 1)[1].rstrip(")")
+                for item in items}
+
+    assert named(out_of_range({"torch": "2.10.0"}))["torch"] == "2.10.0"
+    assert named(out_of_range({}))["numpy"] == "not installed"
+    assert not {"torch", "numpy"} & set(named(out_of_range({"torch": "2.11.0", "numpy": "2.4.6"})))
+
+
+def test_doctor_knows_a_uv_environment_from_its_pyvenv_cfg(tmp_path):
+    (tmp_path / "pyvenv.cfg").write_text("home = /usr/bin\nuv = 0.13.8\nversion_info = 3.12.1\n")
+    assert built_by_uv(str(tmp_path))
+    (tmp_path / "pyvenv.cfg").write_text("home = /usr/bin\ninclude-system-site-packages = false\n")
+    assert not built_by_uv(str(tmp_path))
+    assert not built_by_uv(str(tmp_path / "missing"))
 
 
 def test_version_drift_ignores_local_build_tags_but_not_versions():

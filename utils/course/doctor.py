@@ -10,10 +10,13 @@ from importlib import metadata
 from pathlib import Path
 
 import torch
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 
 from utils.data.fra_eng import CACHE_ENV_VAR, fra_eng_path, verify_file
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DISTRIBUTION = "attention-step-by-step"
 
 
 def locked_versions(lock_path: Path) -> dict[str, str]:
@@ -46,6 +49,26 @@ def version_drift(locked: dict[str, str], installed: dict[str, str]) -> list[str
     return drift
 
 
+def out_of_range(installed: dict[str, str]) -> list[str]:
+    """The course's requirements (pyproject.toml's ranges, as installed) that this environment misses."""
+    missing = []
+    for spec in metadata.requires(DISTRIBUTION) or []:
+        requirement = Requirement(spec)
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        have = installed.get(_normalize(requirement.name))
+        if have is None or not requirement.specifier.contains(have, prereleases=True):
+            missing.append(f"{requirement} ({'not installed' if have is None else have})")
+    return missing
+
+
+def built_by_uv(prefix: str = sys.prefix) -> bool:
+    """Is this the course's own environment (uv writes its version into the venv's pyvenv.cfg)?"""
+    config = Path(prefix) / "pyvenv.cfg"
+    return config.exists() and any(line.split("=")[0].strip() == "uv"
+                                   for line in config.read_text().splitlines())
+
+
 def data_cache_line() -> str:
     path = fra_eng_path()
     source = f"${CACHE_ENV_VAR}" if os.environ.get(CACHE_ENV_VAR, "").strip() else "default"
@@ -60,8 +83,9 @@ def report() -> tuple[list[str], list[str]]:
     """(lines to print, problems found)."""
     lines, problems = [], []
     lines.append(f"python: {platform.python_version()} ({sys.executable})")
-    if sys.version_info[:2] != (3, 11):
-        problems.append("the course is tested on Python 3.11")
+    supported = metadata.metadata(DISTRIBUTION)["Requires-Python"]
+    if not SpecifierSet(supported).contains(platform.python_version()):
+        problems.append(f"the course runs on Python {supported}")
     lines.append(f"platform: {platform.platform()}")
     cuda = torch.cuda.is_available()
     lines.append(f"torch: {torch.__version__} (CUDA build: {torch.version.cuda or 'none'})")
@@ -78,6 +102,11 @@ def report() -> tuple[list[str], list[str]]:
     except Exception as error:  # any import failure is what doctor is for
         lines.append(f"d2l: cannot be imported ({type(error).__name__}: {error})")
         problems.append("d2l does not import")
+    installed = installed_versions()
+    missing = out_of_range(installed)
+    lines += [f"  outside the course's range: {item}" for item in missing]
+    if missing:
+        problems.append(f"{len(missing)} requirements not met (`pip install -e .` in the course folder)")
     lock_path = PROJECT_ROOT / "uv.lock"
     if lock_path.exists():
         try:
@@ -86,10 +115,13 @@ def report() -> tuple[list[str], list[str]]:
             lines.append(f"versions vs uv.lock: {error}")
             problems.append("uv.lock is damaged")
         else:
-            drift = version_drift(locked, installed_versions())
-            lines.append(f"versions vs uv.lock: {len(locked)} locked, {len(drift)} differ")
+            drift = version_drift(locked, installed)
+            own = built_by_uv()
+            lines.append(f"versions vs uv.lock: {len(locked)} locked, {len(drift)} differ"
+                         + ("" if own else " (an environment not built from the lock: fine within"
+                                           " the course's ranges; stored outputs used the lock's)"))
             lines += [f"  differs: {item}" for item in drift]
-            if drift:
+            if drift and own:
                 problems.append(f"{len(drift)} packages differ from uv.lock (run `make env` or `uv sync --frozen`)")
     else:
         lines.append("versions vs uv.lock: no uv.lock beside the package (installed without the repo)")
