@@ -28,13 +28,12 @@ from utils.seq2seq.decoders import Decoder
 from utils.seq2seq.encoder import Memory, check_source
 
 
-def _embedding(vocab_size: int, d_model: int, pad_id: int) -> nn.Embedding:
-    """Embeddings drawn with std ``d_model ** -0.5``: scaled by ``sqrt(d_model)`` in ``_embed`` they
-    have unit scale, like the positional encodings added to them (fairseq's choice)."""
-    embedding = nn.Embedding(vocab_size, d_model, padding_idx=pad_id)
-    nn.init.normal_(embedding.weight, std=d_model ** -0.5)
+def _scaled_init(embedding: nn.Embedding) -> nn.Embedding:
+    """Embeddings drawn with std ``d_model ** -0.5``: multiplied by ``sqrt(d_model)`` in ``forward``
+    they have unit scale, like the positional encodings added to them (fairseq's choice)."""
+    nn.init.normal_(embedding.weight, std=embedding.embedding_dim ** -0.5)
     with torch.no_grad():
-        embedding.weight[pad_id].zero_()
+        embedding.weight[embedding.padding_idx].zero_()
     return embedding
 
 
@@ -56,7 +55,7 @@ class TransformerEncoder(nn.Module):
                  dropout: float = 0.0, pad_id: int = 0, norm_first: bool = True):
         super().__init__()
         self.d_model = d_model
-        self.embedding = _embedding(vocab_size, d_model, pad_id)
+        self.embedding = _scaled_init(nn.Embedding(vocab_size, d_model, padding_idx=pad_id))
         self.positions = PositionalEncoding(d_model)
         self.dropout = nn.Dropout(dropout)
         self.layers = nn.ModuleList(TransformerEncoderLayer(d_model, num_heads, ffn_hiddens, dropout,
@@ -100,9 +99,9 @@ class TransformerDecoder(Decoder):
 
     def __init__(self, vocab_size: int, d_model: int, num_heads: int, ffn_hiddens: int, num_layers: int,
                  dropout: float = 0.0, pad_id: int = 0, norm_first: bool = True):
-        super().__init__(vocab_size, d_model, d_model, dropout, pad_id)
+        super().__init__(vocab_size, d_model, d_model, dropout, pad_id)  # embedding, dropout, output
         self.d_model, self.num_heads = d_model, num_heads
-        self.embedding = _embedding(vocab_size, d_model, pad_id)
+        _scaled_init(self.embedding)
         self.positions = PositionalEncoding(d_model)
         self.layers = nn.ModuleList(TransformerDecoderLayer(d_model, num_heads, ffn_hiddens, dropout,
                                                             norm_first=norm_first) for _ in range(num_layers))
@@ -125,6 +124,6 @@ class TransformerDecoder(Decoder):
             x, cache, weights = layer(x, cache=cache, memory_valid_lens=memory.valid_lens,
                                       need_weights=index == last)
             caches.append(cache)
-        self.head_weights = weights  # (batch, heads, T, src_steps)
+        self.head_weights = weights.detach()  # (batch, heads, T, src_steps)
         logits = self.output(self.norm(x))  # (batch, T, vocab)
         return logits, TransformerState(tuple(caches)), weights.mean(dim=1)
