@@ -21,6 +21,7 @@ from utils.seq2seq import (
     beam_search,
     build_model,
     greedy_decode,
+    head_alignments,
     masked_cross_entropy,
     translate,
 )
@@ -56,9 +57,9 @@ def test_config_fields_and_their_errors():
         ModelConfig("transformer", embed_size=30, num_hiddens=30)
     with pytest.raises(ValueError, match="bidirectional=True is for the LSTM encoder"):
         ModelConfig("transformer", bidirectional=True)
-    with pytest.raises(ValueError, match="num_heads must be a positive int; got 0"):
+    with pytest.raises(ValueError, match="num_heads must be an int >= 1; got 0"):
         ModelConfig("transformer", num_heads=0)
-    with pytest.raises(ValueError, match="ffn_hiddens must be a positive int or None; got -1"):
+    with pytest.raises(ValueError, match="ffn_hiddens must be an int >= 1 or None; got -1"):
         ModelConfig("transformer", ffn_hiddens=-1)
     with pytest.raises(TypeError, match="norm_first must be a bool"):
         ModelConfig("transformer", norm_first=1)
@@ -239,3 +240,11 @@ def test_translate_gives_alignment_rows_per_output_token(overfit):
             assert result.tokens == data.tgt_vocab.decode(ids)
             assert result.weights.shape == (len(result.tokens), len(result.source_tokens))
             close(result.weights.sum(-1), torch.ones(len(result.tokens)))
+
+
+def test_head_alignments_are_the_heads_behind_a_translations_weights(overfit):
+    model, data, _, _ = overfit
+    result = translate(model, [data.pairs["train"][0][0]], data.src_vocab, data.tgt_vocab)[0]
+    heads = head_alignments(model, result, data.src_vocab, data.tgt_vocab)
+    assert heads.shape == (4, len(result.tokens), len(result.source_tokens))
+    torch.testing.assert_close(heads.mean(0), result.weights.float(), atol=1e-5, rtol=1e-4)

@@ -10,6 +10,7 @@ from utils.attention import (
     LayerCache,
     MultiHeadAttention,
     PositionalEncoding,
+    PositionWiseFFN,
     TransformerDecoderLayer,
     TransformerEncoderLayer,
     causal_mask,
@@ -253,3 +254,13 @@ def test_attend_to_projected_keys_equals_forward_and_checks_shapes():
         attention.attend(query, memory, v)
     with pytest.raises(ValueError, match="k and v must have the same number of keys"):
         attention.attend(query, k, v[:, :, :3])
+
+
+def test_the_feed_forward_block_works_on_each_position_alone():
+    torch.manual_seed(0)
+    ffn = PositionWiseFFN(8, 16)
+    x = torch.randn(2, 5, 8)
+    out = ffn(x)
+    for position in range(5):  # one position at a time gives the same: positions do not mix here
+        torch.testing.assert_close(ffn(x[:, position : position + 1])[:, 0], out[:, position])
+    torch.testing.assert_close(out, ffn.linear2(torch.relu(ffn.linear1(x))))

@@ -83,7 +83,7 @@ def test_require_lengths():
         require_lengths("lens", torch.tensor([0, 3]), shape=(2,), low=1, high=3, high_is="steps")
     with pytest.raises(TypeError, match="lens must hold integers; got dtype torch.float32"):
         require_lengths("lens", torch.tensor([1.0, 3.0]), shape=(2,), low=1, high=3, high_is="steps")
-    with pytest.raises(ValueError, match=r"lens must have shape \(3,\); got shape \(2,\)"):
+    with pytest.raises(ValueError, match=r"lens must have shape \(batch,\) = \(3,\); got shape \(2,\)"):
         require_lengths("lens", torch.tensor([1, 3]), shape=(3,), low=1, high=3, high_is="steps")
     with pytest.raises(TypeError, match="lens must be a torch.Tensor"):
         require_lengths("lens", [1, 3], shape=(2,), low=1, high=3, high_is="steps")

@@ -22,6 +22,8 @@ import math
 import torch
 from torch import nn
 
+from utils.validate import require_int
+
 
 def sinusoidal_positions(num_positions: int, d_model: int, *, offset: int = 0, device=None,
                          dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -29,10 +31,11 @@ def sinusoidal_positions(num_positions: int, d_model: int, *, offset: int = 0, d
 
     Computed in float64 and then cast, so position 500 is as exact as position 5. An odd
     ``d_model`` drops the last cosine feature.
+
+    No chapter builds it yet (chapter 08 will); tested in tests/test_transformer_layers.py.
     """
     for name, value, low in (("num_positions", num_positions, 0), ("d_model", d_model, 1), ("offset", offset, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{name} must be an int >= {low}; got {value!r}")
+        require_int(name, value, at_least=low)
     positions = torch.arange(offset, offset + num_positions, dtype=torch.float64, device=device)[:, None]
     # 1 / 10000 ** (2i / d_model) for i = 0 .. ceil(d_model / 2) - 1
     frequencies = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float64, device=device)
@@ -50,12 +53,13 @@ class PositionalEncoding(nn.Module):
     ``offset``: the position of ``x``'s first step (a decoder that feeds one token at a time
     passes how many it has fed already). No parameters and no length limit: the encodings
     of the first ``steps`` positions are computed once and kept until a longer input comes.
+
+    No chapter builds it yet (chapter 08 will); tested in tests/test_transformer_layers.py.
     """
 
     def __init__(self, d_model: int):
         super().__init__()
-        if isinstance(d_model, bool) or not isinstance(d_model, int) or d_model < 1:
-            raise ValueError(f"d_model must be a positive int; got {d_model!r}")
+        require_int("d_model", d_model, at_least=1)
         self.d_model = d_model
         # not a buffer: nothing to save in a checkpoint, and it grows on demand
         self._table = torch.empty(0, d_model)
@@ -71,7 +75,6 @@ class PositionalEncoding(nn.Module):
         if not torch.is_tensor(x) or x.dim() != 3 or x.shape[-1] != self.d_model:
             got = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
             raise ValueError(f"x must have shape (batch, steps, d_model={self.d_model}); got {got}")
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            raise ValueError(f"offset must be an int >= 0; got {offset!r}")
+        require_int("offset", offset, at_least=0)
         steps = x.shape[1]
         return x + self.table(offset + steps, x.device)[offset : offset + steps].to(x.dtype)

@@ -25,20 +25,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from utils.attention.multihead import MultiHeadAttention
+from utils.validate import require_int, require_number, require_one_of
 
 ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
 
 
 def _check_sizes(d_model, num_heads, ffn_hiddens, dropout, activation) -> None:
     for name, value in (("d_model", d_model), ("num_heads", num_heads), ("ffn_hiddens", ffn_hiddens)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int; got {value!r}")
+        require_int(name, value, at_least=1)
     if d_model % num_heads:
         raise ValueError(f"d_model={d_model} must be divisible by num_heads={num_heads}")
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be a number in [0, 1); got {dropout!r}")
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}; got {activation!r}")
+    require_number("dropout", dropout, at_least=0, below=1)
+    require_one_of("activation", activation, tuple(ACTIVATIONS))
 
 
 class PositionWiseFFN(nn.Module):
@@ -46,6 +44,8 @@ class PositionWiseFFN(nn.Module):
 
     ``linear2(dropout(activation(linear1(x))))``, ``ffn_hiddens`` wide in between (4 × d_model in
     the paper). Positions do not mix here: that is attention's job.
+
+    No chapter builds it yet (chapter 08 will); tested in tests/test_transformer_layers.py.
     """
 
     def __init__(self, d_model: int, ffn_hiddens: int, dropout: float = 0.0, activation: str = "relu"):
@@ -109,6 +109,8 @@ class TransformerEncoderLayer(_Layer):
     ``(batch, heads, steps, steps)`` with ``need_weights=True``, else ``None`` (and the fused
     attention kernel runs). Attribute names follow ``nn.TransformerEncoderLayer``'s (``self_attn``,
     ``norm1``, ``norm2``, ``dropout1``, ``dropout2``; its ``linear1``/``linear2`` are ``ffn.linear1``/``ffn.linear2``).
+
+    No chapter builds it yet (chapter 08 will); tested in tests/test_transformer_layers.py.
     """
 
     def __init__(self, d_model: int, num_heads: int, ffn_hiddens: int, dropout: float = 0.0,
@@ -140,6 +142,8 @@ class LayerCache(NamedTuple):
 
     ``self_k``/``self_v``: of the target positions fed so far (they grow by one per decoding
     step); ``cross_k``/``cross_v``: of the encoder outputs (computed once per sentence).
+
+    No chapter builds it yet (chapter 08 will); tested in tests/test_transformer_layers.py.
     """
 
     self_k: torch.Tensor
@@ -168,6 +172,8 @@ class TransformerDecoderLayer(_Layer):
 
     Attribute names follow ``nn.TransformerDecoderLayer``'s, with ``cross_attn`` for its
     ``multihead_attn``.
+
+    No chapter builds it yet (chapter 08 will); tested in tests/test_transformer_layers.py.
     """
 
     def __init__(self, d_model: int, num_heads: int, ffn_hiddens: int, dropout: float = 0.0,

@@ -65,12 +65,8 @@ class ModelConfig:
         return 4 * self.num_hiddens if self.ffn_hiddens is None else self.ffn_hiddens
 
     def _check_transformer_fields(self) -> None:
-        for name in ("num_heads", "ffn_hiddens"):
-            value = getattr(self, name)
-            if (value is not None or name == "num_heads") and (
-                    isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"ModelConfig.{name} must be a positive int{' or None' * (name == 'ffn_hiddens')}; "
-                                 f"got {value!r}")
+        require_int("ModelConfig.num_heads", self.num_heads, at_least=1)
+        require_int("ModelConfig.ffn_hiddens", self.ffn_hiddens, at_least=1, none_ok=True)
         if not isinstance(self.norm_first, bool):
             raise TypeError(f"ModelConfig.norm_first must be a bool; got {self.norm_first!r}")
         if self.decoder != "transformer":

@@ -25,7 +25,7 @@ from utils.attention import (
     TransformerEncoderLayer,
 )
 from utils.seq2seq.decoders import Decoder
-from utils.seq2seq.encoder import Memory, check_source
+from utils.seq2seq.encoder import Memory, require_source
 
 
 def _scaled_init(embedding: nn.Embedding) -> nn.Embedding:
@@ -49,6 +49,8 @@ class TransformerEncoder(nn.Module):
     ``forward(src (batch, src_steps), src_valid_lens (batch,)) -> Memory(outputs (batch, src_steps,
     d_model), None, src_valid_lens)``; padded source positions are never attended to and their
     outputs are zeros, so appending padding changes nothing.
+
+    No chapter builds it yet (chapter 08 will); tested in tests/test_seq2seq_transformer.py.
     """
 
     def __init__(self, vocab_size: int, d_model: int, num_heads: int, ffn_hiddens: int, num_layers: int,
@@ -63,7 +65,7 @@ class TransformerEncoder(nn.Module):
         self.norm = _final_norm(d_model, norm_first)
 
     def forward(self, src: torch.Tensor, src_valid_lens: torch.Tensor) -> Memory:
-        check_source(src, src_valid_lens)
+        require_source(src, src_valid_lens)
         src_valid_lens = src_valid_lens.to(src.device)
         x = self.dropout(self.positions(self.embedding(src) * math.sqrt(self.d_model)))  # (batch, S, d)
         for layer in self.layers:
@@ -77,6 +79,8 @@ class TransformerState(NamedTuple):
     """The decoder's state while decoding: one ``LayerCache`` per layer.
 
     ``steps``: how many target positions have been fed (the position of the next one).
+
+    No chapter builds it yet (chapter 08 will); tested in tests/test_seq2seq_transformer.py.
     """
 
     layers: tuple[LayerCache, ...]
@@ -95,6 +99,8 @@ class TransformerDecoder(Decoder):
     teacher forcing over the whole target). ``weights`` is the last layer's cross-attention averaged
     over its heads; ``self.head_weights`` keeps the same per head, ``(batch, heads, T, src_steps)``.
     ``step`` (from ``Decoder``) feeds one token: equal to ``forward`` over the whole prefix (tested).
+
+    No chapter builds it yet (chapter 08 will); tested in tests/test_seq2seq_transformer.py.
     """
 
     def __init__(self, vocab_size: int, d_model: int, num_heads: int, ffn_hiddens: int, num_layers: int,
