@@ -103,7 +103,7 @@ def test_grade_out_that_is_a_file_is_refused(tmp_path, capsys):
 
 
 def test_doctor_reports_a_damaged_lock_instead_of_a_traceback(tmp_path, monkeypatch):
-    from utils import doctor
+    from utils.course import doctor
 
     (tmp_path / "uv.lock").write_text("version = 1\n[[package]\nname = ", encoding="utf-8")
     monkeypatch.setattr(doctor, "PROJECT_ROOT", tmp_path)
