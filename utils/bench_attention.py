@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from utils.attention.dot_product import DotProductAttention
+from utils.cli import fail, int_at_least
 
 SMOKE_LENGTHS = (16, 32, 64)
 DEFAULT_LENGTHS = (128, 256, 512, 1024, 2048)
@@ -92,13 +93,14 @@ def format_table(rows: list[Row]) -> str:
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--smoke", action="store_true",
                         help=f"tiny sizes, seconds (lengths {', '.join(map(str, SMOKE_LENGTHS))}; the tests)")
-    parser.add_argument("--lengths", type=int, nargs="+", default=None,
+    parser.add_argument("--lengths", type=int_at_least(1), nargs="+", default=None,
                         help=f"sequence lengths (default {' '.join(map(str, DEFAULT_LENGTHS))})")
-    parser.add_argument("--batch", type=int, default=None, help="sequences per batch (default 4; smoke 2)")
-    parser.add_argument("--heads", type=int, default=4, help="attention heads (extra leading axis)")
-    parser.add_argument("--head-size", type=int, default=64, help="features per head, d")
-    parser.add_argument("--repeats", type=int, default=None, help="timed calls per cell (the best counts; default 5)")
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--batch", type=int_at_least(1), default=None, help="sequences per batch (default 4; smoke 2)")
+    parser.add_argument("--heads", type=int_at_least(1), default=4, help="attention heads (extra leading axis)")
+    parser.add_argument("--head-size", type=int_at_least(1), default=64, help="features per head, d")
+    parser.add_argument("--repeats", type=int_at_least(1), default=None,
+                        help="timed calls per cell (the best counts; default 5)")
+    parser.add_argument("--threads", type=int_at_least(1), default=None,
                         help="CPU threads for torch (default: torch's choice; 1 gives steadier numbers "
                         "on a busy machine)")
     parser.add_argument("--device", choices=("all", "cpu", "cuda"), default="all",
@@ -107,11 +109,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     lengths = args.lengths or (SMOKE_LENGTHS if args.smoke else DEFAULT_LENGTHS)
-    if any(length < 1 for length in lengths):
-        raise SystemExit(f"attn bench-attention: --lengths must be positive; got {list(lengths)}")
     if args.threads is not None:
-        if args.threads < 1:
-            raise SystemExit(f"attn bench-attention: --threads must be >= 1; got {args.threads}")
         torch.set_num_threads(args.threads)
     batch = args.batch or (2 if args.smoke else 4)
     repeats = args.repeats or (3 if args.smoke else 5)
@@ -122,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         if torch.cuda.is_available():
             devices.append(torch.device("cuda"))
         elif args.device == "cuda":
-            raise SystemExit("attn bench-attention: --device cuda was asked for, but CUDA is not available")
+            return fail("bench-attention", "--device cuda was asked for, but CUDA is not available here", 2)
     print(f"self-attention, batch {batch}, {args.heads} heads of size {args.head_size}, "
           f"1-D valid lengths, forward only, best of {repeats} calls; torch {torch.__version__}, "
           f"CPU threads: {torch.get_num_threads()}" + ("" if torch.cuda.is_available() else "; no CUDA here"))

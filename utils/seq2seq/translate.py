@@ -50,6 +50,8 @@ def translate(model, sentences: list[str], src_vocab: Vocab, tgt_vocab: Vocab, *
     for i, sentence in enumerate(sentences):
         if not isinstance(sentence, str):
             raise TypeError(f"sentences[{i}] must be a str; got {type(sentence).__name__}")
+        if not sentence.strip():
+            raise ValueError(f"sentences[{i}] is empty; give a sentence to translate")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
     if device is not None:
