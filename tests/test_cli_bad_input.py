@@ -276,7 +276,6 @@ def test_a_file_that_cannot_be_read_is_a_one_line_error(files, capsys, tmp_path)
     (["data", "--data", f"{{d}}/{NOT_UTF8}.txt"], f"--data {{d}}/{NOT_UTF8}.txt: no such file"),
     (["train", "--steps", "-1"], "--steps: must be a whole number >= 1; got -1"),
     (["evaluate", "--pretrained", "luong", "--pairs", "{d}/latin1.txt"], "latin1.txt is not UTF-8 text"),
-    (["grade", "{d}/broken.ipynb", "--memory-limit", "nan"], "--memory-limit: must be a number in (0, 1024)"),
     (["fly"], "invalid choice: 'fly'"),
 ])
 def test_the_entry_point_behaves_the_same(argv, fragment, files):
@@ -285,7 +284,7 @@ def test_the_entry_point_behaves_the_same(argv, fragment, files):
     env = {**os.environ, "COURSE_DATA_DIR": str(files / "cache"),
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     result = subprocess.run([sys.executable.encode(), b"-m", b"utils.cli", *argv], capture_output=True,
-                            timeout=120, cwd=files, env=env)
+                            timeout=600, cwd=files, env=env)
     err = result.stderr.decode("utf-8", errors="backslashreplace")
     assert result.returncode > 0, (result.returncode, err)  # negative: killed by a signal
     command = os.fsdecode(argv[0]) if os.fsdecode(argv[0]) in COMMANDS else ""

@@ -13,6 +13,12 @@ import torch
 
 def length_mask(valid_lens: torch.Tensor, num_keys: int) -> torch.Tensor:
     """``(*valid_lens.shape, num_keys)`` bool: True where ``position < valid_len``."""
+    if not torch.is_tensor(valid_lens) or valid_lens.is_floating_point() or valid_lens.is_complex() \
+            or valid_lens.dtype == torch.bool:
+        raise TypeError(f"valid_lens must be a tensor of integers; got "
+                        f"{valid_lens.dtype if torch.is_tensor(valid_lens) else type(valid_lens).__name__}")
+    if isinstance(num_keys, bool) or not isinstance(num_keys, int) or num_keys < 0:
+        raise ValueError(f"num_keys must be an int >= 0; got {num_keys!r}")
     positions = torch.arange(num_keys, device=valid_lens.device)
     return positions < valid_lens.unsqueeze(-1)
 

@@ -24,6 +24,7 @@ from utils.attention.masking import (
     without_empty_rows,
     zero_unseen_keys,
 )
+from utils.attention.qkv import check_layer_dtype
 
 
 def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
@@ -57,6 +58,9 @@ def causal_mask(num_queries: int, num_keys: int | None = None, device=None) -> t
     ``F.scaled_dot_product_attention(is_causal=True)``.
     """
     num_keys = num_queries if num_keys is None else num_keys
+    for name, value in (("num_queries", num_queries), ("num_keys", num_keys)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be an int >= 0; got {value!r}")
     return torch.ones(num_queries, num_keys, dtype=torch.bool, device=device).triu(diagonal=1)
 
 
@@ -181,6 +185,7 @@ class MultiHeadAttention(nn.Module):
                     f"{name} must have shape (batch, seq, embed_dim={self.embed_dim}); "
                     f"got shape {tuple(tensor.shape)}"
                 )
+        check_layer_dtype(self, query=query, key=key, value=value)
         if not (query.shape[0] == key.shape[0] == value.shape[0]):
             raise ValueError(
                 f"query, key and value must share the batch size; got shapes {tuple(query.shape)}, "
