@@ -19,6 +19,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a plain checkout too
 
 from utils.attention.dot_product import DotProductAttention  # noqa: E402
+from utils.course.cli import int_at_least  # noqa: E402
 
 SMOKE_LENGTHS = (16, 32, 64)
 DEFAULT_LENGTHS = (128, 256, 512, 1024, 2048)
@@ -96,13 +97,13 @@ def format_table(rows: list[Row]) -> str:
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--smoke", action="store_true",
                         help=f"tiny sizes, seconds (lengths {', '.join(map(str, SMOKE_LENGTHS))}; the tests)")
-    parser.add_argument("--lengths", type=int, nargs="+", default=None,
+    parser.add_argument("--lengths", type=int_at_least(1), nargs="+", default=None,
                         help=f"sequence lengths (default {' '.join(map(str, DEFAULT_LENGTHS))})")
-    parser.add_argument("--batch", type=int, default=None, help="sequences per batch (default 4; smoke 2)")
-    parser.add_argument("--heads", type=int, default=4, help="attention heads (extra leading axis)")
-    parser.add_argument("--head-size", type=int, default=64, help="features per head, d")
-    parser.add_argument("--repeats", type=int, default=None, help="timed calls per cell (the best counts; default 5)")
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--batch", type=int_at_least(1), default=None, help="sequences per batch (default 4; smoke 2)")
+    parser.add_argument("--heads", type=int_at_least(1), default=4, help="attention heads (extra leading axis)")
+    parser.add_argument("--head-size", type=int_at_least(1), default=64, help="features per head, d")
+    parser.add_argument("--repeats", type=int_at_least(1), default=None, help="timed calls per cell (the best counts; default 5)")
+    parser.add_argument("--threads", type=int_at_least(1), default=None,
                         help="CPU threads for torch (default: torch's choice; 1 gives steadier numbers "
                         "on a busy machine)")
     parser.add_argument("--device", choices=("all", "cpu", "cuda"), default="all",
@@ -111,11 +112,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     lengths = args.lengths or (SMOKE_LENGTHS if args.smoke else DEFAULT_LENGTHS)
-    if any(length < 1 for length in lengths):
-        raise SystemExit(f"benchmarks/attention.py: --lengths must be positive; got {list(lengths)}")
     if args.threads is not None:
-        if args.threads < 1:
-            raise SystemExit(f"benchmarks/attention.py: --threads must be >= 1; got {args.threads}")
         torch.set_num_threads(args.threads)
     batch = args.batch or (2 if args.smoke else 4)
     repeats = args.repeats or (3 if args.smoke else 5)

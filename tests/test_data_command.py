@@ -67,6 +67,12 @@ def test_format_histogram_bins():
 def test_utils_data_imports_only_torch_numpy_and_the_standard_library():
     """The dependency rule, read from the source (a fresh interpreter would cost seconds of torch import)."""
     allowed = set(sys.stdlib_module_names) | {"torch", "numpy", "utils", "__future__"}
+    cli = Path(fra_eng.__file__).parent.parent / "cli.py"  # `attn data` takes its argument types from it
+    cli_imports = [alias.name if isinstance(node, ast.Import) else node.module
+                   for node in ast.parse(cli.read_text(encoding="utf-8")).body
+                   if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names]
+    assert cli_imports and all(name.split(".")[0] in set(sys.stdlib_module_names) | {"__future__"}
+                               for name in cli_imports), cli_imports
     for path in sorted(Path(fra_eng.__file__).parent.glob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         top_level = {id(node) for node in tree.body}
@@ -80,7 +86,8 @@ def test_utils_data_imports_only_torch_numpy_and_the_standard_library():
             for name in names:
                 root = name.split(".")[0]
                 if root == "utils":
-                    assert name.startswith("utils.data") or name == "utils.validate", f"{path.name} imports {name}"
+                    assert name.startswith("utils.data") or name in ("utils.validate", "utils.course.cli"), \
+                        f"{path.name} imports {name}"
                 elif root == "pooch":  # the downloader, imported when downloading only
                     assert path.name == "fra_eng.py" and id(node) not in top_level, path.name
                 else:

@@ -58,6 +58,11 @@ def choose_device(device: str | torch.device | None = None) -> torch.device:
         chosen = torch.device(device)
     except (RuntimeError, TypeError):
         raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N'; got {device!r}") from None
+    if chosen.type not in ("cpu", "cuda"):  # meta, mps, xpu...: torch knows them, the course does not run there
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N'; got {device!r}")
     if chosen.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={str(device)!r} was asked for, but CUDA is not available here")
+    if chosen.type == "cuda" and chosen.index is not None and chosen.index >= torch.cuda.device_count():
+        raise ValueError(f"device={str(device)!r}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                         f"numbered from 0")
     return chosen

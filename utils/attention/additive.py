@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from utils.attention.masking import keep_from_lengths, masked_softmax, zero_unseen_keys
-from utils.attention.qkv import require_queries_keys_values
+from utils.attention.qkv import require_layer_dtype, require_queries_keys_values
 from utils.validate import require_int, require_number
 
 
@@ -55,6 +55,7 @@ class AdditiveAttention(nn.Module):
                 valid_lens: torch.Tensor | None = None) -> torch.Tensor:
         require_queries_keys_values(queries, keys, values, query_size=self.query_size,
                                   key_size=self.key_size)
+        require_layer_dtype(self, queries=queries, keys=keys)
         scores = self.scores(queries, keys)
         keep = keep_from_lengths(scores.shape, valid_lens, scores.device)  # built once, used twice
         self.attention_weights = masked_softmax(scores, keep=keep)

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from utils.attention.masking import masked_softmax
+from utils.attention.qkv import require_layer_dtype, require_queries_keys_values
 
 SCORES = ("dot", "general")
 
@@ -31,7 +32,9 @@ class LuongAttention(nn.Module):
         super().__init__()
         if score not in SCORES:
             raise ValueError(f"score must be 'dot' or 'general'; got {score!r}")
-        self.score = score
+        if isinstance(num_hiddens, bool) or not isinstance(num_hiddens, int) or num_hiddens < 1:
+            raise ValueError(f"num_hiddens must be a positive int; got {num_hiddens!r}")
+        self.score, self.num_hiddens = score, num_hiddens
         self.W_a = nn.Linear(num_hiddens, num_hiddens, bias=False) if score == "general" else None
         self.attention_weights: torch.Tensor | None = None
 
@@ -46,6 +49,10 @@ class LuongAttention(nn.Module):
             if not torch.is_tensor(tensor) or tensor.dim() != 3:
                 got = tuple(tensor.shape) if torch.is_tensor(tensor) else type(tensor).__name__
                 raise ValueError(f"{name} must have shape (batch, steps, features); got {got}")
+        size = self.num_hiddens if self.W_a is not None else None  # "dot": queries and keys share it
+        require_queries_keys_values(queries, keys, values, query_size=size, key_size=size)
+        if self.W_a is not None:
+            require_layer_dtype(self, queries=queries)
         scores = self.scores(queries, keys)
         self.attention_weights = masked_softmax(scores, valid_lens)  # zero on padded source steps
         return torch.bmm(self.attention_weights.to(scores.dtype), values.to(scores.dtype))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from utils.validate import require_lengths
+from utils.validate import WrongType, require_int, require_lengths
 
 
 def length_mask(valid_lens: torch.Tensor, num_keys: int) -> torch.Tensor:
@@ -19,6 +19,11 @@ def length_mask(valid_lens: torch.Tensor, num_keys: int) -> torch.Tensor:
     Built in chapter 01 §2 as ``positions < valid_lens[:, None]``; tested in
     tests/test_dot_product_attention.py.
     """
+    if not torch.is_tensor(valid_lens) or valid_lens.is_floating_point() or valid_lens.is_complex() \
+            or valid_lens.dtype == torch.bool:
+        raise WrongType(f"valid_lens must be a tensor of integers; got "
+                        f"{valid_lens.dtype if torch.is_tensor(valid_lens) else type(valid_lens).__name__}")
+    require_int("num_keys", num_keys, at_least=0)
     positions = torch.arange(num_keys, device=valid_lens.device)
     return positions < valid_lens.unsqueeze(-1)
 

@@ -24,6 +24,7 @@ from utils.attention.masking import (
     without_empty_rows,
     zero_unseen_keys,
 )
+from utils.attention.qkv import require_layer_dtype
 from utils.validate import require_int, require_number
 
 
@@ -65,6 +66,8 @@ def causal_mask(num_queries: int, num_keys: int | None = None, device=None) -> t
     Built in chapter 05 §3; tested in tests/test_multihead_attention.py.
     """
     num_keys = num_queries if num_keys is None else num_keys
+    require_int("num_queries", num_queries, at_least=0)
+    require_int("num_keys", num_keys, at_least=0)
     return torch.ones(num_queries, num_keys, dtype=torch.bool, device=device).triu(diagonal=1)
 
 
@@ -211,6 +214,7 @@ class MultiHeadAttention(nn.Module):
                     f"{name} must have shape (batch, seq, embed_dim={self.embed_dim}); "
                     f"got shape {tuple(tensor.shape)}"
                 )
+        require_layer_dtype(self, query=query, key=key, value=value)
         if not (query.shape[0] == key.shape[0] == value.shape[0]):
             raise ValueError(
                 f"query, key and value must share the batch size; got shapes {tuple(query.shape)}, "

@@ -14,6 +14,19 @@ def _shape(tensor: torch.Tensor) -> tuple[int, ...]:
     return tuple(tensor.shape)
 
 
+def require_layer_dtype(layer: torch.nn.Module, **tensors: torch.Tensor) -> None:
+    """Each tensor must be floating point and, outside ``torch.autocast``, of the dtype of ``layer``'s
+    parameters (else ``TypeError`` naming it, instead of ``mat1 and mat2 must have the same dtype``)."""
+    parameter = next(layer.parameters(), None)
+    for name, tensor in tensors.items():
+        if not tensor.is_floating_point():
+            raise TypeError(f"{name} must be floating point; got dtype {tensor.dtype}")
+        if parameter is not None and tensor.dtype != parameter.dtype \
+                and not torch.is_autocast_enabled(tensor.device.type):
+            raise TypeError(f"{name} has dtype {tensor.dtype} but the layer's parameters have {parameter.dtype}: "
+                            f"convert one of them (layer.to(...) or {name}.to(...)), or run under torch.autocast")
+
+
 def require_queries_keys_values(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, *,
                               query_size: int | None = None, key_size: int | None = None) -> None:
     """Raise ``TypeError``/``ValueError`` naming the argument whose shape does not fit.
@@ -29,6 +42,13 @@ def require_queries_keys_values(queries: torch.Tensor, keys: torch.Tensor, value
         if tensor.dim() < 3:
             raise ValueError(f"{name} must have shape (batch, ..., steps, features) with at least 3 "
                              f"axes; got shape {_shape(tensor)}")
+    if len({queries.device, keys.device, values.device}) > 1:
+        raise ValueError(f"queries, keys and values must be on one device; got {queries.device}, "
+                         f"{keys.device} and {values.device}")
+    # under torch.autocast the matmuls cast for themselves; outside it a mix fails deep in bmm
+    if len({queries.dtype, keys.dtype, values.dtype}) > 1 and not torch.is_autocast_enabled(queries.device.type):
+        raise TypeError(f"queries, keys and values must share one dtype (or run under torch.autocast); got "
+                        f"{queries.dtype}, {keys.dtype} and {values.dtype}")
     if not (queries.dim() == keys.dim() == values.dim()) or not (
             queries.shape[:-2] == keys.shape[:-2] == values.shape[:-2]):
         raise ValueError(

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from utils.course.cli import fail, int_at_least, path_text
 from utils.data import fra_eng
 from utils.data.batches import TranslationData
 from utils.data.splits import generated_splits, split_by_source
@@ -17,14 +18,15 @@ _SHOWN_MALFORMED = 5
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", metavar="PATH",
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--data", metavar="PATH", type=path_text,
                         help="a local fra.txt or fra-eng.zip to describe instead of the cached download")
-    parser.add_argument("--cache-dir", metavar="DIR",
+    source.add_argument("--cache-dir", metavar="DIR", type=path_text,
                         help=f"the cache folder (default: ${fra_eng.CACHE_ENV_VAR}, else a user cache folder)")
-    parser.add_argument("--generated", metavar="N", type=int,
+    source.add_argument("--generated", metavar="N", type=int_at_least(1),
                         help="describe N pairs of the generated offline corpus instead")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the generated corpus and the splits")
-    parser.add_argument("--min-freq", type=int, default=2,
+    parser.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the generated corpus and the splits")
+    parser.add_argument("--min-freq", type=int_at_least(1), default=2,
                         help="how often a token must occur in train to get an id (default 2)")
     parser.add_argument("--no-download", action="store_true",
                         help="only look at the cache; do not download a missing or corrupt file")
@@ -85,10 +87,6 @@ def _describe_file(label: str, path: Path) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     if args.generated is not None:
-        if args.generated < 1:
-            print(f"attn data: --generated must be a positive number of pairs; got {args.generated}",
-                  file=sys.stderr)
-            return 2
         print(f"generated corpus: {args.generated:,} pairs from the project's grammar, seed {args.seed} "
               "(no download needed)")
         started = time.perf_counter()
@@ -100,9 +98,10 @@ def run(args: argparse.Namespace) -> int:
     if args.data is not None:
         path = Path(args.data).expanduser()
         if not _describe_file("file", path):
-            print(f"attn data: --data {args.data}: no such file", file=sys.stderr)
-            return 1
+            return fail("data", f"--data {args.data}: no such file")
     else:
+        if args.cache_dir is not None and Path(args.cache_dir).expanduser().is_file():
+            return fail("data", f"--cache-dir {args.cache_dir} is a file, not a folder: give the cache folder", 2)
         path = fra_eng.fra_eng_path(args.cache_dir)
         present = _describe_file("cache", path)
         if not (present and fra_eng.verify_file(path)):
@@ -115,16 +114,14 @@ def run(args: argparse.Namespace) -> int:
             try:
                 path = fra_eng.fetch_fra_eng(args.cache_dir, progress=True)
             except fra_eng.CorpusUnavailable as error:
-                print(f"attn data: {error}", file=sys.stderr)
-                return 1
+                return fail("data", str(error))
             print("  downloaded and verified")
 
     started = time.perf_counter()
     try:
         result = fra_eng.parse_pairs(fra_eng.read_corpus_text(path).split("\n"))
     except (ValueError, OSError) as error:
-        print(f"attn data: {error}", file=sys.stderr)
-        return 1
+        return fail("data", str(error))
     print(f"  read in {time.perf_counter() - started:.2f} s: {len(result.pairs):,} pairs, "
           f"{len(result.malformed):,} malformed lines")
     for line_number, line in result.malformed[:_SHOWN_MALFORMED]:
@@ -132,8 +129,7 @@ def run(args: argparse.Namespace) -> int:
     if len(result.malformed) > _SHOWN_MALFORMED:
         print(f"    … and {len(result.malformed) - _SHOWN_MALFORMED:,} more")
     if not result.pairs:
-        print("attn data: the file holds no pairs", file=sys.stderr)
-        return 1
+        return fail("data", f"{path} holds no English<TAB>French pairs")
     splits = split_by_source(result.pairs, seed=args.seed)
     _print_statistics(TranslationData(splits, min_freq=args.min_freq), args.seed)
     return 0

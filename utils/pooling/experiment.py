@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from utils.course.cli import fail, int_at_least, path_text, writable_folder
 from utils.pooling.task import LENGTH_QUANTILES, POOLINGS, PoolingTask
 from utils.pooling.training import build_and_train, evaluate_classifier, make_train_test, settings
 from utils.runtime import get_profile
@@ -164,13 +165,18 @@ def plot(record: dict, path: str | Path) -> None:
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", choices=("smoke", "cpu", "gpu"), default=None,
                         help="sizes of the run (default: $COURSE_PROFILE, else by hardware)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    parser.add_argument("--out", type=Path, default=None,
+    parser.add_argument("--seed", type=int_at_least(0), default=0)
+    parser.add_argument("--threads", type=int_at_least(1), default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--out", type=lambda text: Path(path_text(text)), default=None,
                         help="also write ch04_<profile>_profile.json and .png into this folder")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.out is not None:  # before the minutes of training, not after
+        try:
+            writable_folder(args.out, "--out")
+        except ValueError as error:
+            return fail("pooling", str(error), 2)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     profile = get_profile(args.profile)

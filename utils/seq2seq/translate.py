@@ -59,6 +59,8 @@ def translate(model, sentences: list[str], src_vocab: Vocab, tgt_vocab: Vocab, *
     for i, sentence in enumerate(sentences):
         if not isinstance(sentence, str):
             raise TypeError(f"sentences[{i}] must be a str; got {type(sentence).__name__}")
+        if not sentence.strip():
+            raise ValueError(f"sentences[{i}] is empty; give a sentence to translate")
     require_int("batch_size", batch_size, at_least=1)
     if device is not None:
         model.to(device)

@@ -48,7 +48,8 @@ def read_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # truncated or foreign file
-        raise ValueError(f"{path} is not a readable checkpoint ({type(error).__name__}: {error})") from error
+        first_line = (str(error).strip().splitlines() or [""])[0][:200]  # torch's messages run to pages
+        raise ValueError(f"{path} is not a readable checkpoint ({type(error).__name__}: {first_line})") from error
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT_VERSION:
         raise ValueError(f"{path} is not a translator checkpoint of format {FORMAT_VERSION}")
     return checkpoint

@@ -169,6 +169,8 @@ def spec_splits(spec: DataSpec):
     else:
         pairs = load_fra_eng(spec.path if spec.source == "file" else None, max_pairs=spec.max_pairs)
         fractions = dict(test_frac=0.05, valid_frac=0.05)
+        if not pairs:
+            raise ValueError(f"the corpus ({spec.describe()}) holds no English<TAB>French pairs")
     digest = pairs_digest(pairs)
     if spec.pairs_sha256 is None:
         spec.pairs_sha256 = digest

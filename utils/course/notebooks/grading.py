@@ -29,7 +29,8 @@ from pathlib import Path
 
 import torch
 
-from utils.course.checks.core import Exercise, Outcome, judge, load_chapter
+from utils.course.checks.core import Exercise, Outcome, chapters_with_exercises, judge, load_chapter
+from utils.course.cli import fail, int_at_least, number_in, path_text
 from utils.course.notebooks import sandbox
 from utils.course.notebooks.grade_collect import OPAQUE_KEY
 from utils.course.notebooks.grade_report import (
@@ -391,20 +392,23 @@ def _write_table_now(reports: list[Report], path: Path) -> None:
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("submissions", nargs="+", metavar="SUBMISSION",
                         help="notebook files, or folders of them")
-    parser.add_argument("--chapter", type=int, default=None,
+    parser.add_argument("--chapter", type=int, default=None, choices=chapters_with_exercises(),
                         help="the chapter (default: from the file name NN_..., else the check cells)")
-    parser.add_argument("--out", type=Path, default=Path("grades"), help="where the reports go (default: grades)")
-    parser.add_argument("--jobs", type=int, default=2, help="notebooks graded at once (default: 2)")
-    parser.add_argument("--timeout-cell", type=int, default=Limits.timeout_cell,
+    parser.add_argument("--out", type=lambda text: Path(path_text(text)), default=Path("grades"),
+                        help="where the reports go (default: grades)")
+    parser.add_argument("--jobs", type=int_at_least(1), default=2, help="notebooks graded at once (default: 2)")
+    parser.add_argument("--timeout-cell", type=int_at_least(1), default=Limits.timeout_cell,
                         help="seconds per cell, and per exercise's checks (default: %(default)s)")
-    parser.add_argument("--timeout-notebook", type=int, default=Limits.timeout_notebook,
+    parser.add_argument("--timeout-notebook", type=int_at_least(1), default=Limits.timeout_notebook,
                         help="seconds for all of a notebook's cells (default: %(default)s)")
-    parser.add_argument("--timeout-startup", type=int, default=Limits.timeout_startup,
+    parser.add_argument("--timeout-startup", type=int_at_least(1), default=Limits.timeout_startup,
                         help="seconds for a kernel to start and import torch & co. (not counted in the "
                              "notebook's time; default: %(default)s)")
-    parser.add_argument("--memory-limit", type=float, default=Limits.memory_bytes / 2**30,
+    # bounded above so that the byte count stays a finite int (1 TiB of memory, 1 GB of output)
+    parser.add_argument("--memory-limit", type=number_in(0, 1024, low_open=True), default=Limits.memory_bytes / 2**30,
                         help="GiB of memory a kernel may allocate (default: %(default)s)")
-    parser.add_argument("--max-output", type=float, default=Limits.max_output_bytes / 2**20,
+    parser.add_argument("--max-output", type=number_in(0, 1024, low_open=True),
+                        default=Limits.max_output_bytes / 2**20,
                         help="MB a cell may print before it is interrupted (default: %(default)s)")
     parser.add_argument("--profile", default="smoke", choices=("smoke", "cpu", "gpu"),
                         help="COURSE_PROFILE for the notebooks (default: smoke)")
@@ -415,24 +419,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    for name in ("jobs", "timeout_cell", "timeout_notebook", "timeout_startup", "memory_limit", "max_output"):
-        if getattr(args, name) <= 0:
-            print(f"attn grade: --{name.replace('_', '-')} must be positive; got {getattr(args, name)}",
-                  file=sys.stderr)
-            return 2
     if args.out.exists() and not args.out.is_dir():
-        print(f"attn grade: error: --out {args.out} is a file, not a folder: give a folder for the reports",
-              file=sys.stderr)
-        return 2
+        return fail("grade", f"--out {args.out} is a file, not a folder: give a folder for the reports", 2)
     files = find_submissions(args.submissions, exclude=args.out)
     if not files:
-        print("attn grade: no files to grade in " + ", ".join(map(str, args.submissions)), file=sys.stderr)
-        return 2
+        return fail("grade", "no files to grade in " + ", ".join(map(str, args.submissions)), 2)
     try:
         sealed = sandbox.resolve(args.sandbox)
     except RuntimeError as error:
-        print(f"attn grade: {error}", file=sys.stderr)
-        return 2
+        return fail("grade", str(error), 2)
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     limits = Limits(timeout_cell=args.timeout_cell, timeout_notebook=args.timeout_notebook,
                     timeout_startup=args.timeout_startup,

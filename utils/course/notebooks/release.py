@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import copy
 import re
-import sys
 from pathlib import Path
 
 import nbformat
 
+from utils.course.cli import fail, path_text
 from utils.course.notebooks.cells import BEGIN_SOLUTION, END_SOLUTION, is_check, is_exercise, tags
 from utils.course.notebooks.execute import execute, execute_file, write
 
@@ -153,20 +153,24 @@ def configure(parser) -> None:
                         help="write nothing; exit 1 if chapters/ differ from what release would write")
     parser.add_argument("--execute-solutions", action="store_true",
                         help="first re-run the solutions (smoke profile) to refresh their stored outputs")
-    parser.add_argument("--solutions", type=Path, default=Path("solutions"), help="default: solutions/")
-    parser.add_argument("--chapters", type=Path, default=Path("chapters"), help="default: chapters/")
+    parser.add_argument("--solutions", type=_folder, default=Path("solutions"), help="default: solutions/")
+    parser.add_argument("--chapters", type=_folder, default=Path("chapters"), help="default: chapters/")
+
+
+def _folder(text: str) -> Path:
+    return Path(path_text(text))
 
 
 def run(args) -> int:
-    for folder in (args.solutions,):
-        if not folder.is_dir():
-            print(f"attn release: {folder}/ not found; run it from the course's root folder", file=sys.stderr)
-            return 2
+    if not args.solutions.is_dir():
+        where = "is a file, not a folder" if args.solutions.exists() else "not found; run it from the course's root folder"
+        return fail("release", f"--solutions {args.solutions}: {where}", 2)
+    if args.chapters.exists() and not args.chapters.is_dir():
+        return fail("release", f"--chapters {args.chapters} is a file, not a folder", 2)
     try:
         return _run(args)
     except ValueError as error:  # an unreadable notebook, unpaired solution markers, an unknown name
-        print(f"attn release: error: {error}", file=sys.stderr)
-        return 2
+        return fail("release", str(error), 2)
 
 
 def _run(args) -> int:

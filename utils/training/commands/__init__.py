@@ -7,43 +7,12 @@ Shared here: the model, device and thread options, and error printing.
 from __future__ import annotations
 
 import argparse
-import sys
 
 import torch
 
+from utils.course.cli import fail, int_at_least, number_in, path_text  # noqa: F401 (used by the commands)
 from utils.pretrained import PRETRAINED_NAMES, load_pretrained
 from utils.training.checkpoint import load_checkpoint
-
-
-def int_at_least(low: int):
-    """An argparse ``type``: an integer >= ``low`` (argparse names the option in its error)."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a whole number >= {low}; got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be a whole number >= {low}; got {value}")
-        return value
-    return parse
-
-
-def number_in(low: float, high: float | None = None, *, low_open: bool = False, high_open: bool = True):
-    """An argparse ``type``: a finite number in ``[low, high)`` (or ``(low, …`` with ``low_open``)."""
-    left, right = "(" if low_open else "[", ")" if high_open else "]"
-    expected = f"a number in {left}{low:g}, {'inf' if high is None else f'{high:g}'}{right}"
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be {expected}; got {text!r}") from None
-        too_low = value <= low if low_open else value < low
-        too_high = high is not None and (value >= high if high_open else value > high)
-        if value != value or too_low or too_high or value in (float("inf"), float("-inf")):
-            raise argparse.ArgumentTypeError(f"must be {expected}; got {text}")
-        return value
-    return parse
 
 
 def add_device_options(parser: argparse.ArgumentParser) -> None:
@@ -55,7 +24,7 @@ def add_device_options(parser: argparse.ArgumentParser) -> None:
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     """``--checkpoint PATH`` or ``--pretrained NAME``: exactly one."""
     which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--checkpoint", metavar="PATH",
+    which.add_argument("--checkpoint", metavar="PATH", type=path_text,
                        help="a checkpoint.pt, or the --out folder of `attn train`")
     which.add_argument("--pretrained", choices=PRETRAINED_NAMES,
                        help="a model shipped with the course, trained on the real fra-eng on a CPU")
@@ -73,9 +42,3 @@ def apply_threads(threads: int | None) -> None:
         if threads < 1:
             raise ValueError(f"--threads must be >= 1; got {threads}")
         torch.set_num_threads(threads)
-
-
-def fail(command: str, message: str, status: int = 1) -> int:
-    """Print ``attn COMMAND: error: message`` to stderr and return the exit status."""
-    print(f"attn {command}: error: {message}", file=sys.stderr)
-    return status

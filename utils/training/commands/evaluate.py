@@ -27,6 +27,7 @@ from utils.training.commands import (
     fail,
     int_at_least,
     load_model,
+    path_text,
 )
 from utils.training.config import DataSpec, build_data
 from utils.training.evaluation import bleu_on_split
@@ -36,7 +37,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = __doc__.split("\n", 2)[2]
     add_model_options(parser)
-    parser.add_argument("--pairs", metavar="FILE",
+    parser.add_argument("--pairs", metavar="FILE", type=path_text,
                         help="score on this English<TAB>French file instead of the held-out split "
                              "(every translation of a repeated English sentence is a reference)")
     parser.add_argument("--split", choices=("test", "valid", "train"), default="test",
@@ -45,7 +46,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-sentences", type=int_at_least(1), metavar="N", help="the first N pairs of the split")
     parser.add_argument("--batch-size", type=int_at_least(1), default=128)
     parser.add_argument("--examples", type=int_at_least(0), default=3, metavar="N", help="translations to show")
-    parser.add_argument("--data", metavar="PATH",
+    parser.add_argument("--data", metavar="PATH", type=path_text,
                         help="where the training corpus file is now (when it moved since training)")
     add_device_options(parser)
 
@@ -57,8 +58,12 @@ def _evaluation_data(args, checkpoint: dict, src_vocab, tgt_vocab):
 
     if args.pairs is not None:
         if not Path(args.pairs).is_file():
-            raise ValueError(f"--pairs {args.pairs}: no such file")
-        return test_only(read_pairs_tsv(args.pairs)), Path(args.pairs).name
+            kind = "a folder, not a file" if Path(args.pairs).is_dir() else "no such file"
+            raise ValueError(f"--pairs {args.pairs}: {kind}")
+        pairs = read_pairs_tsv(args.pairs)
+        if not pairs:
+            raise ValueError(f"--pairs {args.pairs} holds no English<TAB>French pairs")
+        return test_only(pairs), Path(args.pairs).name
     if args.pretrained is not None:
         return test_only(pretrained_test_pairs()), "the shipped held-out test split of fra-eng"
     if checkpoint.get("data_spec") is None:
@@ -80,6 +85,9 @@ def run(args: argparse.Namespace) -> int:
         return fail("evaluate", f"--max-sentences must be >= 1; got {args.max_sentences}", 2)
     if (args.pairs is not None or args.pretrained is not None) and args.split != "test":
         return fail("evaluate", "--split applies to a --checkpoint's own data, not to --pairs/--pretrained", 2)
+    if (args.pairs is not None or args.pretrained is not None) and args.data is not None:
+        return fail("evaluate", "--data locates a --checkpoint's own training corpus; it does not apply "
+                                "with --pairs or --pretrained", 2)
     try:
         apply_threads(args.threads)
         device = choose_device(args.device)

@@ -14,15 +14,22 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-import tempfile
 from pathlib import Path
 
+from utils.course.cli import writable_folder
 from utils.data import CorpusUnavailable, Vocab
 from utils.runtime import choose_device, get_profile, seed_everything
 from utils.seq2seq import ModelConfig, build_model
 from utils.training import distributed
 from utils.training.checkpoint import CHECKPOINT_NAME, read_checkpoint
-from utils.training.commands import add_device_options, apply_threads, fail, int_at_least, number_in
+from utils.training.commands import (
+    add_device_options,
+    apply_threads,
+    fail,
+    int_at_least,
+    number_in,
+    path_text,
+)
 from utils.training.config import DataSpec, TrainConfig, build_data, presets
 from utils.training.loop import TrainingDiverged, train
 
@@ -44,7 +51,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="preset sizes: smoke (seconds), cpu (minutes, generated corpus), cpu-real "
                              "(the real corpus on a laptop CPU: the shipped models' recipe), gpu (the "
                              "real corpus on a GPU); default: $COURSE_PROFILE, else gpu with CUDA, else cpu")
-    parser.add_argument("--out", metavar="DIR",
+    parser.add_argument("--out", metavar="DIR", type=path_text,
                         help="folder for checkpoint.pt and metrics.json (default: runs/PROFILE-DECODER)")
     start = parser.add_mutually_exclusive_group()
     start.add_argument("--resume", action="store_true",
@@ -55,12 +62,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
     data = parser.add_argument_group("data (default: the profile's)")
     source = data.add_mutually_exclusive_group()
-    source.add_argument("--data", metavar="PATH",
+    source.add_argument("--data", metavar="PATH", type=path_text,
                         help="a local fra.txt or fra-eng.zip, or 'fra-eng' for the downloaded corpus")
-    source.add_argument("--generated", type=int_at_least(1), metavar="N", help="N pairs of the offline generated corpus")
-    data.add_argument("--max-pairs", type=int_at_least(1), metavar="N", help="keep the first N pairs of a real corpus")
+    source.add_argument("--generated", type=int_at_least(10), metavar="N", help="N pairs of the offline generated corpus")
+    data.add_argument("--max-pairs", type=int_at_least(10), metavar="N", help="keep the first N pairs of a real corpus")
     data.add_argument("--data-seed", type=int_at_least(0), metavar="S", help="seed of the corpus generator and the split")
-    data.add_argument("--min-freq", type=int_at_least(0), metavar="K", help="vocabulary: keep tokens seen K times")
+    data.add_argument("--min-freq", type=int_at_least(1), metavar="K", help="vocabulary: keep tokens seen K times")
 
     model = parser.add_argument_group("model (default: the profile's)")
     model.add_argument("--decoder", choices=("luong", "bahdanau", "plain", "transformer"),
@@ -88,7 +95,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     training.add_argument("--eval-every", type=int_at_least(0), metavar="STEPS", help="valid BLEU (0: only at the end)")
     training.add_argument("--eval-sentences", type=int_at_least(0), metavar="N", help="valid pairs for BLEU (0: none)")
     training.add_argument("--label-smoothing", type=number_in(0, 1), metavar="EPS", help="of the loss (0: off)")
-    training.add_argument("--max-len", type=int_at_least(1), metavar="TOKENS", help="skip longer training pairs")
+    training.add_argument("--max-len", type=int_at_least(2), metavar="TOKENS", help="skip longer training pairs")
     training.add_argument("--amp", choices=("bf16", "off"), help="bf16 autocast on CUDA")
     training.add_argument("--seed", type=int_at_least(0), help="model init, dropout and data order")
     training.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -157,6 +164,9 @@ def run(args: argparse.Namespace) -> int:
         elif args.profile is not None:
             _check_resumed_profile(args.profile, checkpoint, out_dir)
         model_config, train_config, spec = _configs(args, profile, checkpoint)
+        if args.attention is not None and model_config.decoder != "luong":
+            raise ValueError(f"--attention chooses the Luong score; the {model_config.decoder} decoder has "
+                             f"none (use --decoder luong, or drop --attention)")
         device = choose_device(args.device)
     except (ValueError, FileNotFoundError) as error:
         return fail("train", str(error), 2)
@@ -210,13 +220,7 @@ def check_out_dir(out_dir: Path, *, overwrite: bool) -> None:
     if (out_dir / CHECKPOINT_NAME).is_file() and not overwrite:
         raise ValueError(f"--out {out_dir} already holds a run ({CHECKPOINT_NAME}): add --resume to continue "
                          f"it, or --overwrite to start over and replace it (or choose another --out)")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out_dir):
-            pass
-    except OSError as error:
-        raise ValueError(f"--out {out_dir} cannot be written ({error.strerror or error}): "
-                         f"choose a folder you can write to") from None
+    writable_folder(out_dir, "--out")
 
 
 def _check_resumed_profile(profile: str, checkpoint: dict, out_dir: Path) -> None:

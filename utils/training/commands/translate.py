@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from utils.runtime import choose_device
 from utils.seq2seq import head_alignments, translate
@@ -21,6 +22,7 @@ from utils.training.commands import (
     fail,
     int_at_least,
     load_model,
+    path_text,
 )
 
 
@@ -32,7 +34,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beam", type=int_at_least(1), default=1, metavar="K", help="beam size (1: greedy, default)")
     parser.add_argument("--alignment", action="store_true",
                         help="also print the attention weights: target tokens x source tokens")
-    parser.add_argument("--plot", metavar="PNG",
+    parser.add_argument("--plot", metavar="PNG", type=path_text,
                         help="also save the alignments as heatmaps, one per sentence (needs matplotlib)")
     parser.add_argument("--max-len", type=int_at_least(1), metavar="TOKENS", help="longest translation")
     add_device_options(parser)
@@ -81,10 +83,24 @@ def save_alignment_plot(path: str, results, title_prefix: str) -> None:
     plt.close(fig)
 
 
+def check_plot_path(path: str) -> None:
+    """Before translating: ``--plot`` must name a file (with a suffix) in a folder that exists."""
+    where = Path(path)
+    if where.is_dir():
+        raise ValueError(f"--plot {path} is a folder; give a file name such as {where / 'alignments.png'}")
+    if not where.suffix:
+        raise ValueError(f"--plot {path} has no suffix; give a file name such as {path}.png")
+    if not where.parent.is_dir():
+        raise ValueError(f"--plot {path}: the folder {where.parent} does not exist")
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.beam < 1:
-        return fail("translate", f"--beam must be >= 1; got {args.beam}", 2)
+    empty = [i for i, sentence in enumerate(args.sentences, 1) if not sentence.strip()]
+    if empty:
+        return fail("translate", f"SENTENCE {empty[0]} is empty; give English sentences to translate", 2)
     try:
+        if args.plot:
+            check_plot_path(args.plot)
         apply_threads(args.threads)
         device = choose_device(args.device)
         model, src_vocab, tgt_vocab, _ = load_model(args, device)
