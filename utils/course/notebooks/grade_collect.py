@@ -237,17 +237,37 @@ def _resolve(dotted: str, saved) -> list:
     return found
 
 
+def _needed(call) -> set:
+    """The global names ``call`` uses, through the helpers of its own module (transitively)."""
+    space = getattr(call, "__globals__", {})
+    names: set = set()
+    stack = [call]
+    while stack:
+        code = getattr(stack.pop(), "__code__", None)
+        if code is None:
+            continue
+        for name in _names(code) - names:
+            names.add(name)
+            helper = space.get(name)
+            if getattr(helper, "__globals__", None) is space:
+                stack.append(helper)
+    return names
+
+
 def _sealed(core, chapter_exercises, exercise):
-    """``exercise`` without its reference, and the fresh checks without the chapter's references:
-    the learner's code, walking the stack or ``sys.modules`` while it runs, finds none."""
+    """``exercise`` without its reference, and the fresh checks without the reference
+    implementations they define (those the exercise's ``call`` needs stay): the learner's code,
+    walking the stack or ``sys.modules`` while it runs, finds none. What the checks import from
+    the library stays: the notebook can import it too, and ``forbidden`` covers it."""
     import dataclasses
 
-    keep = _names(exercise.call.__code__) if hasattr(exercise.call, "__code__") else set()
+    keep = _needed(exercise.call)
     references = [id(other.reference) for other in chapter_exercises]
     for name, module in list(sys.modules.items()):
         if name.startswith("utils.course.checks.ch"):
             for attribute, value in list(vars(module).items()):
-                if id(value) in references and attribute not in keep:
+                if (id(value) in references and attribute not in keep
+                        and getattr(value, "__module__", None) == name):
                     delattr(module, attribute)
     core._REGISTRY.clear()
     return dataclasses.replace(exercise, reference=None)
