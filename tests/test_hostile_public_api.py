@@ -26,7 +26,7 @@ from utils.training.checkpoint import read_checkpoint
     (lambda: length_mask(torch.tensor([1]), "3"), ValueError, "num_keys must be an int >= 0; got '3'"),
     (lambda: causal_mask(-1), ValueError, "num_queries must be an int >= 0; got -1"),
     (lambda: causal_mask(3, 2.5), ValueError, "num_keys must be an int >= 0; got 2.5"),
-    (lambda: LuongAttention(0), ValueError, "num_hiddens must be a positive int; got 0"),
+    (lambda: LuongAttention(0), ValueError, "num_hiddens must be an int >= 1; got 0"),
     (lambda: LuongAttention(4)(torch.randn(2, 3, 5), torch.randn(2, 6, 4), torch.randn(2, 6, 4)), ValueError,
      "queries of shape (2, 3, 5) must have query_size=4 features"),
     (lambda: LuongAttention(4, "dot")(torch.randn(2, 3, 5), torch.randn(2, 6, 4), torch.randn(2, 6, 4)), ValueError,

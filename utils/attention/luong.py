@@ -12,6 +12,7 @@ from torch import nn
 
 from utils.attention.masking import masked_softmax
 from utils.attention.qkv import require_layer_dtype, require_queries_keys_values
+from utils.validate import require_int
 
 SCORES = ("dot", "general")
 
@@ -32,8 +33,7 @@ class LuongAttention(nn.Module):
         super().__init__()
         if score not in SCORES:
             raise ValueError(f"score must be 'dot' or 'general'; got {score!r}")
-        if isinstance(num_hiddens, bool) or not isinstance(num_hiddens, int) or num_hiddens < 1:
-            raise ValueError(f"num_hiddens must be a positive int; got {num_hiddens!r}")
+        require_int("num_hiddens", num_hiddens, at_least=1)
         self.score, self.num_hiddens = score, num_hiddens
         self.W_a = nn.Linear(num_hiddens, num_hiddens, bias=False) if score == "general" else None
         self.attention_weights: torch.Tensor | None = None
