@@ -54,7 +54,8 @@ def section_text(chapter: str, section: str) -> str:
     return "\n".join(text)
 
 
-@pytest.mark.parametrize(("qualified", "name", "obj"), list(public_objects()), ids=lambda value: str(value))
+@pytest.mark.parametrize(("qualified", "name", "obj"),
+                         [pytest.param(*row, id=row[0]) for row in public_objects()])
 def test_docstring_links_to_its_chapter_and_tests(qualified, name, obj):
     link = back_link(inspect.getdoc(obj) or "")
     tested = TESTED.search(link)

@@ -6,8 +6,9 @@ deterministic, length-bucketed batch list, so the ranks see disjoint data and
 a resumed run sees exactly the batches the interrupted one would have seen.
 
 ``train`` reads top to bottom like nanoGPT's loop; each piece it calls does one
-job: ``build_optimizer``, ``restore``, ``training_batches``, ``train_step``,
-``validate``, ``save_checkpoint``, ``final_metrics``. Built in chapter 07 §4;
+job: ``placement``, ``build_optimizer``, ``restore``, ``for_every_rank``,
+``training_batches``, ``train_step``, ``validate``, ``save_checkpoint``,
+``final_metrics``. Built in chapter 07 §4;
 tested in tests/test_train_loop.py, test_train_resume.py, test_train_distributed.py.
 """
 
@@ -254,6 +255,27 @@ def final_metrics(model, data, config: TrainConfig, run: RunState, info, device,
     }
 
 
+def placement(device, out_dir) -> tuple:
+    """``(info, device, checkpoint_path)``: this rank, its device, and where the checkpoint goes
+    (``None`` without ``out_dir``; rank 0 creates the folder)."""
+    requested = choose_device(device)
+    info = distributed.init_distributed(requested)
+    device = distributed.device_for_rank(info, requested)
+    if out_dir is None:
+        return info, device, None
+    if info.is_main:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+    return info, device, Path(out_dir) / CHECKPOINT_NAME
+
+
+def for_every_rank(model: nn.Module, info, device: torch.device) -> nn.Module:
+    """The model wrapped in ``DistributedDataParallel`` under torchrun (gradients averaged over the
+    ranks), else the model itself."""
+    if not info.enabled:
+        return model
+    return nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
 def _check_arguments(model, config, out_dir, resume) -> None:
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig; got {type(config).__name__}")
@@ -287,22 +309,14 @@ def train(model: nn.Module, data, config: TrainConfig, out_dir=None, *, resume: 
     """
     _check_arguments(model, config, out_dir, resume)
     started = time.perf_counter()
-    requested = choose_device(device)
-    info = distributed.init_distributed(requested)
-    device = distributed.device_for_rank(info, requested)
-    out_dir = None if out_dir is None else Path(out_dir)
-    if out_dir is not None and info.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint_path = None if out_dir is None else out_dir / CHECKPOINT_NAME
-
+    info, device, checkpoint_path = placement(device, out_dir)
     model.to(device).train()
     optimizer, scheduler = build_optimizer(model, config, device)
     run = RunState()
     seed_everything(config.seed + info.rank)  # ranks draw different dropout masks
     if resume and checkpoint_path.is_file():
         restore(checkpoint_path, model, optimizer, scheduler, run, config, info, device)
-    trained = (nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
-                                                   else None) if info.enabled else model)
+    trained = for_every_rank(model, info, device)
     use_amp = config.amp == "bf16" and device.type == "cuda"
     progress = _Progress(progress, log, info, config.steps, run.step)
     meter = IntervalMeter(device, info, first_step=run.step)
@@ -336,7 +350,7 @@ def train(model: nn.Module, data, config: TrainConfig, out_dir=None, *, resume: 
         progress.close()
 
     metrics = final_metrics(model, data, config, run, info, device, data_spec, use_amp, fingerprints, started)
-    if out_dir is not None and info.is_main:
-        write_metrics(metrics, out_dir / METRICS_NAME)
+    if checkpoint_path is not None and info.is_main:
+        write_metrics(metrics, checkpoint_path.with_name(METRICS_NAME))
     distributed.barrier(info)
     return metrics
