@@ -7,6 +7,7 @@ import itertools
 
 import pytest
 import torch
+from overfit import overfit_batch
 
 from utils.data import TranslationData, generate_corpus
 from utils.data.splits import Splits
@@ -19,7 +20,6 @@ from utils.seq2seq import (
     default_max_len,
     greedy_decode,
     length_normalizer,
-    masked_cross_entropy,
     translate,
 )
 
@@ -175,18 +175,7 @@ def overfit():
     batch = data.make_batch("train", range(64))
     model = build_model(ModelConfig("luong", embed_size=32, num_hiddens=64, num_layers=1, dropout=0.0),
                         len(data.src_vocab), len(data.tgt_vocab))
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(300):
-        logits, _ = model(batch.src, batch.src_valid_lens, batch.tgt_in)
-        loss, _ = masked_cross_entropy(logits, batch.tgt_out, batch.tgt_valid_lens)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-        if loss.item() < 0.01:
-            break
-    return model, data, batch, losses
+    return model, data, batch, overfit_batch(model, batch, max_steps=300)
 
 
 def test_tiny_luong_model_learns_its_training_pairs(overfit):

@@ -10,6 +10,7 @@ import dataclasses
 
 import pytest
 import torch
+from overfit import overfit_batch
 
 from utils.data import TranslationData, generate_corpus
 from utils.data.splits import Splits
@@ -22,7 +23,6 @@ from utils.seq2seq import (
     build_model,
     greedy_decode,
     head_alignments,
-    masked_cross_entropy,
     translate,
 )
 
@@ -205,18 +205,7 @@ def overfit():
     config = ModelConfig("transformer", embed_size=32, num_hiddens=32, num_layers=1, dropout=0.0, num_heads=4,
                          ffn_hiddens=64)
     model = build_model(config, len(data.src_vocab), len(data.tgt_vocab))
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(400):
-        logits, _ = model(batch.src, batch.src_valid_lens, batch.tgt_in)
-        loss, _ = masked_cross_entropy(logits, batch.tgt_out, batch.tgt_valid_lens)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-        if loss.item() < 0.01:
-            break
-    return model, data, batch, losses
+    return model, data, batch, overfit_batch(model, batch, max_steps=400)
 
 
 def test_tiny_transformer_learns_its_training_pairs_greedy_and_beam(overfit):
