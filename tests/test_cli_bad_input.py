@@ -119,7 +119,7 @@ CASES = [
     (["evaluate", "--checkpoint", "{run}", "--device", "meta"], "got 'meta'"),
     # attn train (each fails before a step runs)
     (["train", "--profile", "tiny"], "--profile: invalid choice: 'tiny'"),
-    (["train", "--decoder", "transformer"], "--decoder: invalid choice: 'transformer'"),
+    (["train", "--decoder", "gru"], "--decoder: invalid choice: 'gru'"),
     (["train", "--attention", "cosine"], "--attention: invalid choice: 'cosine'"),
     (["train", "--amp", "fp16"], "--amp: invalid choice: 'fp16'"),
     (["train", "--resume", "--overwrite"], "--overwrite: not allowed with argument --resume"),
