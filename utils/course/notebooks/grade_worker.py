@@ -134,6 +134,16 @@ class KernelLost(Exception):
     """The kernel died or could not be stopped: this attempt is over."""
 
 
+GARBLED = ("its messages could not be read (a process the cell forked wrote on the kernel's channels); "
+           "the kernel was replaced")
+
+
+def _garbled(error: ValueError) -> bool:
+    """jupyter_client's verdict on a message whose signature does not match: the kernel's channels
+    carry bytes the kernel did not sign, e.g. from processes a cell forked. The notebook's doing."""
+    return str(error).startswith("Invalid Signature")
+
+
 class Worker:
     def __init__(self, plan: dict):
         self.plan = plan
@@ -224,6 +234,10 @@ class Worker:
             client.execute_cell(client.nb.cells[index], index)
         except DeadKernelError:
             raise KernelLost(self._exit_description()) from None
+        except ValueError as error:
+            if not _garbled(error):
+                raise
+            raise KernelLost(GARBLED) from None
         except CellTimeoutError:
             self._interrupt()
             if not self._responsive():
@@ -258,6 +272,10 @@ class Worker:
                 client.execute_cell(cells[index], index, store_history=False)
             except DeadKernelError:
                 raise KernelLost(self._exit_description()) from None
+            except ValueError as error:
+                if not _garbled(error):
+                    raise
+                raise KernelLost(GARBLED) from None
             except CellTimeoutError:
                 return "timeout"
             error = client.errors.pop(index, None)
