@@ -56,6 +56,8 @@ def bwrap_args(private: Path, package_dir: Path, *, gpu: bool = False) -> list[s
         args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     else:
         args += ["--unshare-user"]
+    # the private /tmp first: what is bound below may live under /tmp (a clone there, its .venv)
+    args += ["--perms", "1777", "--size", str(TMP_BYTES), "--tmpfs", "/tmp"]
     made: list[str] = []  # bwrap makes missing parents 0700 as root: nobody could not pass them
     for destination in [*_runtime_dirs(), f"{COURSE}/{package_dir.name}"]:
         for parent in reversed(Path(destination).parents[:-1]):
@@ -71,8 +73,7 @@ def bwrap_args(private: Path, package_dir: Path, *, gpu: bool = False) -> list[s
         args += ["--ro-bind", path, path]
     args += ["--ro-bind", str(package_dir), f"{COURSE}/{package_dir.name}",
              "--bind", str(private), PRIVATE,
-             "--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--size", str(TMP_BYTES), "--tmpfs", "/tmp",
-             "--chdir", PRIVATE, "--setenv", "HOME", "/tmp", "--setenv", SANDBOX_VARIABLE, "1"]
+             "--dev", "/dev", "--proc", "/proc", "--chdir", PRIVATE, "--setenv", "HOME", "/tmp", "--setenv", SANDBOX_VARIABLE, "1"]
     if gpu:
         for device in sorted(Path("/dev").glob("nvidia*")):
             args += ["--dev-bind", str(device), str(device)]
