@@ -37,11 +37,18 @@ def subset_pairs(pairs, every: int = SUBSET_EVERY):
 
 def score(name: str, pairs, beam_size: int = 1) -> dict:
     """sacreBLEU of the shipped model ``name`` on ``pairs`` (and the result, for samples)."""
-    from utils.data import Splits, TranslationData
     from utils.pretrained import load_pretrained
+
+    return score_model(load_pretrained(name), pairs, beam_size)
+
+
+def score_model(loaded, pairs, beam_size: int = 1) -> dict:
+    """sacreBLEU of ``loaded`` (``(model, src_vocab, tgt_vocab, _)`` as ``load_checkpoint`` returns)
+    on ``pairs``, with the signatures and the decoding time (and the result, for samples)."""
+    from utils.data import Splits, TranslationData
     from utils.training import bleu_on_split
 
-    model, src_vocab, tgt_vocab, _ = load_pretrained(name)
+    model, src_vocab, tgt_vocab, _ = loaded
     data = TranslationData(Splits([], [], pairs), src_vocab=src_vocab, tgt_vocab=tgt_vocab)
     started = time.perf_counter()
     result = bleu_on_split(model, data, "test", beam_size=beam_size, batch_size=256)

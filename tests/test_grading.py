@@ -526,3 +526,31 @@ def test_the_report_names_what_the_sandbox_denied():
     assert len(blocked) == 3  # the working copy's own missing file, the NameError and the timeout are not
     assert blocked[0].startswith("cell 3 (`open(...)`): FileNotFoundError") and "outside the sandbox" in blocked[0]
     assert "network connection" in blocked[1] and "cap on processes" in blocked[2]
+
+
+# ---- chapter 08 ----------------------------------------------------------------------------------
+def exercises_only(notebook):
+    """The title, the setup cell and the exercises section: the graded part, without the training."""
+    notebook = copy.deepcopy(notebook)
+    start = next(i for i, cell in enumerate(notebook.cells) if cell.source.startswith("## Exercises"))
+    notebook.cells = notebook.cells[:2] + notebook.cells[start:]
+    return notebook
+
+
+def test_chapter_08_is_graded_with_its_forbidden_calls(tmp_path):
+    solved = exercises_only(read(ROOT / "solutions" / "08_transformer.ipynb"))
+    folder = tmp_path / "class"
+    folder.mkdir()
+    nbformat.write(solved, folder / "08_solved.ipynb")
+    cheat = with_solution(solved, "label_smoothed_loss", "    import torch.nn.functional as F\n"
+                          "    return F.cross_entropy(logits, targets, ignore_index=pad_id, label_smoothing=epsilon)")
+    nbformat.write(cheat, folder / "08_cheat.ipynb")
+    result = attn_grade(folder, tmp_path / "grades")
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = table(tmp_path / "grades")
+    full = sum(exercise.points for exercise in load_chapter(8))
+    assert full == 11
+    assert [(rows[name]["status"], int(rows[name]["points"]), int(rows[name]["max_points"]))
+            for name in ("08_solved.ipynb", "08_cheat.ipynb")] == [("ok", full, full), ("ok", full - 3, full)]
+    grades = {grade["id"]: grade for grade in report(tmp_path / "grades", "08_cheat.ipynb")["exercises"]}
+    assert grades["8.3"]["verdict"] == "forbidden" and grades["8.3"]["points"] == 0

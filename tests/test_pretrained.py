@@ -32,8 +32,11 @@ def report():
 
 
 def test_the_shipped_files_are_small_fp16_and_attributed():
-    total = sum(pretrained_path(name).stat().st_size for name in PRETRAINED_NAMES)
-    assert total <= 20e6, f"the shipped checkpoints weigh {total / 1e6:.1f} MB"
+    # the budgets: 20 MB for the two LSTM translators together, 15 MB for the Transformer
+    lstm = sum(pretrained_path(name).stat().st_size for name in ("luong", "plain"))
+    assert lstm <= 20e6, f"the shipped LSTM checkpoints weigh {lstm / 1e6:.1f} MB"
+    transformer = pretrained_path("transformer").stat().st_size
+    assert transformer <= 15e6, f"the shipped Transformer weighs {transformer / 1e6:.1f} MB"
     for name in PRETRAINED_NAMES:
         checkpoint = read_checkpoint(pretrained_path(name))
         assert checkpoint["kind"] == "pretrained" and checkpoint["model_config"]["decoder"] == name
@@ -87,6 +90,24 @@ def test_luong_bleu_on_the_fixed_subset_matches_the_report(report):
     assert measured["bleu"] == pytest.approx(expected["bleu"], abs=0.05)
     assert measured["multi_bleu"] == pytest.approx(expected["multi_bleu"], abs=0.05)
     assert measured["signature"] == expected["signature"]
+
+
+def test_transformer_bleu_on_the_fixed_subset_matches_its_report():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from real_corpus import score, subset_pairs
+
+    report = json.loads((ROOT / "results" / "transformer_fra_eng.json").read_text(encoding="utf-8"))
+    measured = score("transformer", subset_pairs(pretrained_test_pairs()))
+    expected = report["test"]["transformer"]["subset_greedy"]
+    assert measured["pairs"] == expected["pairs"]
+    assert measured["bleu"] == pytest.approx(expected["bleu"], abs=0.05)
+    assert measured["multi_bleu"] == pytest.approx(expected["multi_bleu"], abs=0.05)
+    # the chapter's claim: the Transformer beats Luong on the same test split, greedy and beam
+    luong = json.loads((ROOT / "results" / "real_fra_eng.json").read_text(encoding="utf-8"))["models"]["luong"]
+    for decoding in ("greedy", "beam4"):
+        assert report["test"]["transformer"][decoding]["bleu"] > luong[decoding]["bleu"]
 
 
 def test_attn_translate_and_evaluate_with_a_shipped_model(capsys):

@@ -32,7 +32,7 @@ def sinusoidal_positions(num_positions: int, d_model: int, *, offset: int = 0, d
     Computed in float64 and then cast, so position 500 is as exact as position 5. An odd
     ``d_model`` drops the last cosine feature.
 
-    No chapter builds it yet (chapter 08 will); tested in tests/test_transformer_layers.py.
+    Used in chapter 08 §1; tested in tests/test_transformer_layers.py.
     """
     for name, value, low in (("num_positions", num_positions, 0), ("d_model", d_model, 1), ("offset", offset, 0)):
         require_int(name, value, at_least=low)
@@ -54,7 +54,7 @@ class PositionalEncoding(nn.Module):
     passes how many it has fed already). No parameters and no length limit: the encodings
     of the first ``steps`` positions are computed once and kept until a longer input comes.
 
-    No chapter builds it yet (chapter 08 will); tested in tests/test_transformer_layers.py.
+    Built in chapter 08 §1; tested in tests/test_transformer_layers.py.
     """
 
     def __init__(self, d_model: int):

@@ -45,7 +45,7 @@ class PositionWiseFFN(nn.Module):
     ``linear2(dropout(activation(linear1(x))))``, ``ffn_hiddens`` wide in between (4 × d_model in
     the paper). Positions do not mix here: that is attention's job.
 
-    No chapter builds it yet (chapter 08 will); tested in tests/test_transformer_layers.py.
+    Used in chapter 08 §2; tested in tests/test_transformer_layers.py.
     """
 
     def __init__(self, d_model: int, ffn_hiddens: int, dropout: float = 0.0, activation: str = "relu"):
@@ -110,7 +110,7 @@ class TransformerEncoderLayer(_Layer):
     attention kernel runs). Attribute names follow ``nn.TransformerEncoderLayer``'s (``self_attn``,
     ``norm1``, ``norm2``, ``dropout1``, ``dropout2``; its ``linear1``/``linear2`` are ``ffn.linear1``/``ffn.linear2``).
 
-    No chapter builds it yet (chapter 08 will); tested in tests/test_transformer_layers.py.
+    Built in chapter 08 §2; tested in tests/test_transformer_layers.py.
     """
 
     def __init__(self, d_model: int, num_heads: int, ffn_hiddens: int, dropout: float = 0.0,
@@ -143,7 +143,7 @@ class LayerCache(NamedTuple):
     ``self_k``/``self_v``: of the target positions fed so far (they grow by one per decoding
     step); ``cross_k``/``cross_v``: of the encoder outputs (computed once per sentence).
 
-    No chapter builds it yet (chapter 08 will); tested in tests/test_transformer_layers.py.
+    Used in chapter 08 §3; tested in tests/test_transformer_layers.py.
     """
 
     self_k: torch.Tensor
@@ -173,7 +173,7 @@ class TransformerDecoderLayer(_Layer):
     Attribute names follow ``nn.TransformerDecoderLayer``'s, with ``cross_attn`` for its
     ``multihead_attn``.
 
-    No chapter builds it yet (chapter 08 will); tested in tests/test_transformer_layers.py.
+    Built in chapter 08 §3; tested in tests/test_transformer_layers.py.
     """
 
     def __init__(self, d_model: int, num_heads: int, ffn_hiddens: int, dropout: float = 0.0,

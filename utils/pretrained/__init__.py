@@ -1,9 +1,10 @@
 """The translators shipped with the course, trained on the real fra-eng corpus on a 2-core CPU.
 
 - ``luong``: the Luong attention model (chapter 07); ``plain``: the same recipe and sizes
-  without attention (chapter 06). Both were trained by ``attn train --profile cpu-real``
-  (``results/real_fra_eng.md`` has the commands and the measurements) and exported in fp16 by
-  ``export_pretrained``.
+  without attention (chapter 06); ``transformer``: chapter 08's Transformer, on the same data and
+  CPU budget. All three were trained by ``attn train --profile cpu-real`` (``results/real_fra_eng.md``
+  and ``results/transformer_fra_eng.md`` have the commands and the measurements) and exported in
+  fp16 by ``export_pretrained``.
 - ``fra-eng-test.tsv``: the held-out test split they were scored on (``English<TAB>French``),
   rebuilt from the checkpoints' data spec. The sentences are from Tatoeba via
   manythings.org/anki, CC-BY 2.0 (France): see ``ABOUT.md`` beside this file.
@@ -28,7 +29,7 @@ from utils.training.checkpoint import FORMAT_VERSION, load_checkpoint, read_chec
 from utils.training.config import DataSpec, spec_splits
 
 PRETRAINED_DIR = Path(__file__).resolve().parent
-PRETRAINED_NAMES = ("luong", "plain")
+PRETRAINED_NAMES = ("luong", "plain", "transformer")
 TEST_SPLIT_NAME = "fra-eng-test.tsv"
 
 
@@ -45,7 +46,7 @@ def load_pretrained(name: str, device="cpu"):
     The weights are stored in fp16 and loaded into a float32 model (``load_state_dict``
     casts), so it runs wherever float32 does.
 
-    Used in chapter 06 §10 and chapter 07 §8; tested in tests/test_pretrained.py.
+    Used in chapter 06 §10, chapter 07 §8 and chapter 08 §6; tested in tests/test_pretrained.py.
     """
     return load_checkpoint(pretrained_path(name), device=device)
 

@@ -50,7 +50,7 @@ class TransformerEncoder(nn.Module):
     d_model), None, src_valid_lens)``; padded source positions are never attended to and their
     outputs are zeros, so appending padding changes nothing.
 
-    No chapter builds it yet (chapter 08 will); tested in tests/test_seq2seq_transformer.py.
+    Used in chapter 08 §5; tested in tests/test_seq2seq_transformer.py.
     """
 
     def __init__(self, vocab_size: int, d_model: int, num_heads: int, ffn_hiddens: int, num_layers: int,
@@ -80,7 +80,7 @@ class TransformerState(NamedTuple):
 
     ``steps``: how many target positions have been fed (the position of the next one).
 
-    No chapter builds it yet (chapter 08 will); tested in tests/test_seq2seq_transformer.py.
+    Used in chapter 08 §3; tested in tests/test_seq2seq_transformer.py.
     """
 
     layers: tuple[LayerCache, ...]
@@ -100,7 +100,7 @@ class TransformerDecoder(Decoder):
     over its heads; ``self.head_weights`` keeps the same per head, ``(batch, heads, T, src_steps)``.
     ``step`` (from ``Decoder``) feeds one token: equal to ``forward`` over the whole prefix (tested).
 
-    No chapter builds it yet (chapter 08 will); tested in tests/test_seq2seq_transformer.py.
+    Used in chapter 08 §3; tested in tests/test_seq2seq_transformer.py.
     """
 
     def __init__(self, vocab_size: int, d_model: int, num_heads: int, ffn_hiddens: int, num_layers: int,

@@ -94,7 +94,7 @@ def head_alignments(model, translation: Translation, src_vocab: Vocab, tgt_vocab
     cached decoding step equals the whole-prefix forward pass (tests/test_seq2seq_transformer.py).
     ``None`` for a decoder without heads (the LSTM decoders).
 
-    No chapter builds it yet (chapter 08 will); tested in tests/test_seq2seq_transformer.py.
+    Used in chapter 08 §6; tested in tests/test_seq2seq_transformer.py.
     """
     if not hasattr(model.decoder, "head_weights"):
         return None
