@@ -252,3 +252,22 @@ def test_cheats_earn_nothing(graded):
     assert verdicts["1.5"]["points"] == 0
     assert "utils.course.checks.ch01.reference_causal_masked_softmax" in verdicts["1.5"]["reason"]
     assert verdicts["1.1"]["points"] == verdicts["1.1"]["max_points"]  # the honest answers still count
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become another user")
+def test_a_kernel_of_another_user_than_nobody_gets_its_own_namespace_and_caps():
+    """As a grader that is not root, the kernel launcher runs as that user (uid 12345 here), not
+    as nobody: it must map its own ids into its namespace, read before unshare (reading them
+    after gives the overflow id 65534, and mapping that is refused)."""
+    launcher = ROOT / "utils" / "course" / "notebooks" / "grade_kernel.py"
+    code = (
+        "import importlib.util, os, resource\n"
+        "os.setgroups([]); os.setgid(12345); os.setuid(12345)\n"
+        f"spec = importlib.util.spec_from_file_location('grade_kernel', {str(launcher)!r})\n"
+        "kernel = importlib.util.module_from_spec(spec); spec.loader.exec_module(kernel)\n"
+        "kernel.enter_sandbox_namespace(2**30)\n"
+        "print(os.getuid(), os.getgid(), resource.getrlimit(resource.RLIMIT_NPROC)[0])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd="/")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["12345", "12345", "128"]

@@ -19,7 +19,8 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", encoding: str | None 
 
     The temporary file lives in the same folder (``os.replace`` is atomic only within one
     file system) and is flushed to disk with ``fsync`` before the rename; the folder is
-    fsynced after it, so the rename itself survives a power cut.
+    fsynced after it, so the rename itself survives a power cut. The new file keeps the
+    permissions of the one it replaces (a new one gets what ``open`` would give it).
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"mode must be 'w' or 'wb'; got {mode!r}")
@@ -27,6 +28,9 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", encoding: str | None 
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp makes the file private (0600): give it the permissions the file it replaces had,
+        # or those open() would give a new one, so others can still read what was shared
+        os.chmod(temporary, path.stat().st_mode & 0o7777 if path.exists() else _new_file_mode())
         with os.fdopen(handle, mode, encoding=encoding) as file:
             yield file
             file.flush()
@@ -36,6 +40,13 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", encoding: str | None 
         Path(temporary).unlink(missing_ok=True)
         raise
     _fsync_directory(path.parent)
+
+
+def _new_file_mode() -> int:
+    """What ``open()`` gives a new file: 0o666 less the process's umask (read, then put back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def _fsync_directory(folder: Path) -> None:

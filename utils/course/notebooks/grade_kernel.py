@@ -63,10 +63,12 @@ def enter_sandbox_namespace(memory_bytes: int) -> None:
     """Enter a user namespace of one's own, where the caps on tasks and file sizes are per kernel."""
     drop_root()  # a no-op: the worker dropped it already
     set_dumpable(True)  # a uid change makes /proc/self root's: the maps below need it ours
+    # read them before unshare: in the new namespace they read as the overflow id (65534) until
+    # mapped, and an unprivileged process may map only its own ids (as root's nobody they were 65534)
+    uid, gid = os.getuid(), os.getgid()
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.unshare(CLONE_NEWUSER) != 0:
         raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWUSER) failed: no process cap possible")
-    uid, gid = os.getuid(), os.getgid()
     for name, text in (("uid_map", f"{uid} {uid} 1"), ("setgroups", "deny"), ("gid_map", f"{gid} {gid} 1")):
         with open(f"/proc/self/{name}", "w") as file:
             file.write(text)
