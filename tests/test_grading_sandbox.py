@@ -260,11 +260,11 @@ def test_a_kernel_of_another_user_than_nobody_gets_its_own_namespace_and_caps():
     as nobody: it must map its own ids into its namespace, read before unshare (reading them
     after gives the overflow id 65534, and mapping that is refused)."""
     launcher = ROOT / "utils" / "course" / "notebooks" / "grade_kernel.py"
-    code = (
+    code = (  # everything imported before the uid changes: uid 12345 may not read root's Python
         "import importlib.util, os, resource\n"
-        "os.setgroups([]); os.setgid(12345); os.setuid(12345)\n"
         f"spec = importlib.util.spec_from_file_location('grade_kernel', {str(launcher)!r})\n"
         "kernel = importlib.util.module_from_spec(spec); spec.loader.exec_module(kernel)\n"
+        "os.setgroups([]); os.setgid(12345); os.setuid(12345)\n"
         "kernel.enter_sandbox_namespace(2**30)\n"
         "print(os.getuid(), os.getgid(), resource.getrlimit(resource.RLIMIT_NPROC)[0])\n"
     )
