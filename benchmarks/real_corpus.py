@@ -25,6 +25,8 @@ import torch  # noqa: E402
 SUBSET_EVERY = 10  # the fixed subset: every 10th distinct English sentence, with all its translations
 NUM_SAMPLES = 20
 ALIGNMENT_SENTENCES = ("I have a red car.", "I miss you.", "She found the black cat.")
+RUN_KEYS = ("steps", "epochs", "tokens_per_s", "train_seconds", "wall_seconds", "final_loss", "valid_bleu", "bleu",
+            "num_parameters", "train_config", "model_config", "data_sizes", "device", "versions")
 
 
 def subset_pairs(pairs, every: int = SUBSET_EVERY):
@@ -58,6 +60,25 @@ def score_model(loaded, pairs, beam_size: int = 1) -> dict:
             "result": result}
 
 
+def figures(score: dict) -> dict:
+    """A ``score``'s figures without its result object: what the JSON reports keep."""
+    return {key: value for key, value in score.items() if key != "result"}
+
+
+def run_summary(metrics: dict) -> dict:
+    """What the reports keep of a training run's ``metrics.json``."""
+    return {key: metrics.get(key) for key in RUN_KEYS}
+
+
+def write_report(report: dict, path: Path) -> None:
+    """``report`` with the machine's versions, written as JSON to ``path``."""
+    from utils.training.metrics_file import environment_info
+
+    report.update(environment_info(torch.device("cpu")))
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    print(f"wrote {path}")
+
+
 def samples(greedy: dict, count: int = NUM_SAMPLES) -> list[dict]:
     """``count`` translations spread evenly over the split (one per distinct English sentence)."""
     result, seen, rows = greedy["result"], set(), []
@@ -83,7 +104,6 @@ def alignments(path: Path) -> list[dict]:
 
 def main(argv=None) -> int:
     from utils.pretrained import PRETRAINED_NAMES, pretrained_test_pairs
-    from utils.training.metrics_file import environment_info
 
     parser = argparse.ArgumentParser(prog="benchmarks/real_corpus.py", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", nargs="*", default=[], metavar="DIR", help="training folders (for curves)")
@@ -101,9 +121,9 @@ def main(argv=None) -> int:
         greedy, beam = score(name, pairs), score(name, pairs, beam_size=4)
         subset_greedy = score(name, subset)
         report["models"][name] = {
-            "greedy": {k: v for k, v in greedy.items() if k != "result"},
-            "beam4": {k: v for k, v in beam.items() if k != "result"},
-            "subset_greedy": {k: v for k, v in subset_greedy.items() if k != "result"},
+            "greedy": figures(greedy),
+            "beam4": figures(beam),
+            "subset_greedy": figures(subset_greedy),
             "samples": samples(greedy),
         }
         print(f"{name:>6}: greedy {greedy['bleu']:.1f} / multi-ref {greedy['multi_bleu']:.1f}; beam 4 "
@@ -115,13 +135,8 @@ def main(argv=None) -> int:
 
         runs = {Path(run).name: read_metrics(Path(run) / "metrics.json") for run in args.runs}
         training_curves(runs, out / "real_fra_eng_training.png")
-        report["runs"] = {name: {key: metrics.get(key) for key in (
-            "steps", "epochs", "tokens_per_s", "train_seconds", "wall_seconds", "final_loss", "valid_bleu", "bleu",
-            "num_parameters", "train_config", "model_config", "data_sizes", "device", "versions")}
-            for name, metrics in runs.items()}
-    report.update(environment_info(torch.device("cpu")))
-    (out / "real_fra_eng.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(f"wrote {out / 'real_fra_eng.json'}")
+        report["runs"] = {name: run_summary(metrics) for name, metrics in runs.items()}
+    write_report(report, out / "real_fra_eng.json")
     return 0
 
 

@@ -68,10 +68,9 @@ def plot_curves(runs: dict, path: Path) -> None:
 
 
 def main(argv=None) -> int:
-    from benchmarks.real_corpus import score_model, subset_pairs
+    from benchmarks.real_corpus import figures, run_summary, score_model, subset_pairs, write_report
     from utils.pretrained import load_pretrained, pretrained_test_pairs
     from utils.training import read_metrics
-    from utils.training.metrics_file import environment_info
 
     parser = argparse.ArgumentParser(prog="benchmarks/transformer_vs_luong.py", description=__doc__.splitlines()[0])
     parser.add_argument("--run", required=True, metavar="DIR", help="the Transformer's training folder")
@@ -87,12 +86,9 @@ def main(argv=None) -> int:
     report = {"runs": {}, "test": {"luong": {"greedy": luong["models"]["luong"]["greedy"],
                                              "beam4": luong["models"]["luong"]["beam4"]}}}
     for name, run in runs.items():
-        report["runs"][name] = {key: run.get(key) for key in (
-            "steps", "epochs", "tokens_per_s", "train_seconds", "wall_seconds", "final_loss", "valid_bleu", "bleu",
-            "num_parameters", "train_config", "model_config")}
-        report["runs"][name]["time_to_bleu_30"] = time_to_bleu(run)
+        report["runs"][name] = {**run_summary(run), "time_to_bleu_30": time_to_bleu(run)}
     loaded = load_pretrained("transformer")  # the shipped fp16 export of that run: what learners get
-    report["test"]["transformer"] = {label: {k: v for k, v in score_model(loaded, test, beam).items() if k != "result"}
+    report["test"]["transformer"] = {label: figures(score_model(loaded, test, beam))
                                      for label, test, beam in (("greedy", pairs, 1), ("beam4", pairs, 4),
                                                                ("subset_greedy", subset_pairs(pairs), 1))}
     for name, scores in report["test"].items():
@@ -100,9 +96,7 @@ def main(argv=None) -> int:
               f"beam 4 {scores['beam4']['bleu']:.1f} ({scores['beam4']['multi_bleu']:.1f}); "
               f"time to valid BLEU 30: {report['runs'][name]['time_to_bleu_30']}")
     plot_curves(runs, out / "transformer_fra_eng_training.png")
-    report.update(environment_info(torch.device("cpu")))
-    (out / "transformer_fra_eng.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(f"wrote {out / 'transformer_fra_eng.json'}")
+    write_report(report, out / "transformer_fra_eng.json")
     return 0
 
 

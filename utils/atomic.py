@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -26,12 +26,14 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", encoding: str | None 
         raise ValueError(f"mode must be 'w' or 'wb'; got {mode!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    temporary = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    # mode 0o666 less the umask, as open() gives (mkstemp's 0600 would hide the file from others);
+    # a replaced file's own permissions are kept
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
-        # mkstemp makes the file private (0600): give it the permissions the file it replaces had,
-        # or those open() would give a new one, so others can still read what was shared
-        os.chmod(temporary, path.stat().st_mode & 0o7777 if path.exists() else _new_file_mode())
         with os.fdopen(handle, mode, encoding=encoding) as file:
+            if path.exists():
+                os.chmod(temporary, path.stat().st_mode & 0o7777)
             yield file
             file.flush()
             os.fsync(file.fileno())
@@ -40,13 +42,6 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", encoding: str | None 
         Path(temporary).unlink(missing_ok=True)
         raise
     _fsync_directory(path.parent)
-
-
-def _new_file_mode() -> int:
-    """What ``open()`` gives a new file: 0o666 less the process's umask (read, then put back)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
 
 
 def _fsync_directory(folder: Path) -> None:

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from utils.attention import TransformerEncoderLayer
-from utils.course.checks.compare import compare_values, expect, seeded_randn
+from utils.course.checks.compare import expect, seeded_randn
 from utils.course.checks.core import Case, Exercise, register
 
 # ---------------------------------------------------------------- 8.1 the 2017 learning-rate schedule
@@ -25,13 +25,6 @@ def reference_cached_causal_mask(steps: int, past: int) -> torch.Tensor:
     """``(steps, past + steps)`` bool, True where query ``i`` (at position ``past + i``) may not
     see key ``j``: ``j > past + i``."""
     return torch.ones(steps, past + steps, dtype=torch.bool).triu(diagonal=past + 1)
-
-
-def _compare_mask(got, expected):
-    if not torch.is_tensor(got) or got.dtype != torch.bool:
-        kind = f"a {got.dtype} tensor" if torch.is_tensor(got) else type(got).__name__
-        return f"return a bool tensor (True = the key is hidden); got {kind}"
-    return compare_values(got, expected, what="your mask")
 
 
 # ---------------------------------------------------------------- 8.3 label-smoothed cross-entropy
@@ -122,7 +115,7 @@ register(
         points=2,
         target="cached_causal_mask",
         reference=reference_cached_causal_mask,
-        compare=_compare_mask,
+        compare=expect("your mask"),
         hints=(
             "with a key/value cache the queries are only the newest steps: query i sits at "
             "position past + i, and the keys are all past + steps positions so far. A query may "

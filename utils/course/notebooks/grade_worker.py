@@ -231,13 +231,7 @@ class Worker:
         client.timeout = max(1, int(timeout))
         started = time.monotonic()
         try:
-            client.execute_cell(client.nb.cells[index], index)
-        except DeadKernelError:
-            raise KernelLost(self._exit_description()) from None
-        except ValueError as error:
-            if not _garbled(error):
-                raise
-            raise KernelLost(GARBLED) from None
+            self._execute(client.nb.cells[index], index)
         except CellTimeoutError:
             self._interrupt()
             if not self._responsive():
@@ -246,6 +240,17 @@ class Worker:
         finally:
             self.spent += time.monotonic() - started
         return "error" if index in client.errors else "ok"
+
+    def _execute(self, cell, index: int, **options) -> None:
+        """``client.execute_cell``; a kernel that died, or whose messages arrive garbled, raises KernelLost."""
+        try:
+            self.client.execute_cell(cell, index, **options)
+        except DeadKernelError:
+            raise KernelLost(self._exit_description()) from None
+        except ValueError as error:
+            if not _garbled(error):
+                raise
+            raise KernelLost(GARBLED) from None
 
     def _interrupt(self) -> None:
         try:
@@ -269,13 +274,7 @@ class Worker:
             client = self.client
             client.timeout = max(1, int(timeout))
             try:
-                client.execute_cell(cells[index], index, store_history=False)
-            except DeadKernelError:
-                raise KernelLost(self._exit_description()) from None
-            except ValueError as error:
-                if not _garbled(error):
-                    raise
-                raise KernelLost(GARBLED) from None
+                self._execute(cells[index], index, store_history=False)
             except CellTimeoutError:
                 return "timeout"
             error = client.errors.pop(index, None)
