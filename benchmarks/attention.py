@@ -4,11 +4,14 @@ Times ``DotProductAttention(need_weights=True)`` (scores, ``masked_softmax``, we
 the whole ``(batch, heads, length, length)`` matrix is materialised) against
 ``need_weights=False`` (``F.scaled_dot_product_attention``), self-attention with a 1-D
 valid-length mask, forward only, on the CPU and on CUDA when present. Torch and stdlib only.
+By default the CPU is timed in fp32 and CUDA in bf16 (what each trains in); ``--dtypes
+float32 bfloat16`` times every device in each. ``--json PATH`` also writes the rows.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from dataclasses import dataclass
@@ -19,11 +22,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a plain checkout too
 
 from utils.attention.dot_product import DotProductAttention  # noqa: E402
-from utils.course.cli import int_at_least  # noqa: E402
+from utils.command_line import int_at_least  # noqa: E402
 
 SMOKE_LENGTHS = (16, 32, 64)
 DEFAULT_LENGTHS = (128, 256, 512, 1024, 2048)
 COLUMNS = ("device", "dtype", "length", "naive_ms", "sdpa_ms", "naive/sdpa")
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 @dataclass(frozen=True)
@@ -73,15 +77,20 @@ def bench_one(length: int, device: torch.device, dtype: torch.dtype, *, batch: i
     return Row(device.type, str(dtype).removeprefix("torch."), length, naive, sdpa)
 
 
+def default_dtypes(device: torch.device) -> tuple[torch.dtype, ...]:
+    """bf16 is what a GPU trains in; on the CPU fp32 is the fair comparison."""
+    return (torch.bfloat16,) if device.type == "cuda" else (torch.float32,)
+
+
 def run_benchmark(lengths, devices, *, batch: int = 4, heads: int = 4, head_size: int = 64,
-                  repeats: int = 5) -> list[Row]:
+                  repeats: int = 5, dtypes=None) -> list[Row]:
+    """One ``Row`` per (device, dtype, length); ``dtypes=None`` takes each device's default."""
     rows = []
     for device in devices:
-        # bf16 is what a GPU trains in; on the CPU fp32 is the fair comparison
-        dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-        for length in lengths:
-            rows.append(bench_one(length, device, dtype, batch=batch, heads=heads, head_size=head_size,
-                                  repeats=repeats))
+        for dtype in dtypes or default_dtypes(device):
+            for length in lengths:
+                rows.append(bench_one(length, device, dtype, batch=batch, heads=heads, head_size=head_size,
+                                      repeats=repeats))
     return rows
 
 
@@ -108,6 +117,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "on a busy machine)")
     parser.add_argument("--device", choices=("all", "cpu", "cuda"), default="all",
                         help="all = the CPU, and CUDA when present")
+    parser.add_argument("--dtypes", choices=tuple(DTYPES), nargs="+", default=None,
+                        help="precisions to time on every device (default: fp32 on the CPU, bf16 on CUDA)")
+    parser.add_argument("--json", metavar="PATH", help="also write the rows (and the settings) as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -127,9 +139,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"self-attention, batch {batch}, {args.heads} heads of size {args.head_size}, "
           f"1-D valid lengths, forward only, best of {repeats} calls; torch {torch.__version__}, "
           f"CPU threads: {torch.get_num_threads()}" + ("" if torch.cuda.is_available() else "; no CUDA here"))
+    dtypes = [DTYPES[name] for name in args.dtypes] if args.dtypes else None
     rows = run_benchmark(lengths, devices, batch=batch, heads=args.heads, head_size=args.head_size,
-                         repeats=repeats)
+                         repeats=repeats, dtypes=dtypes)
     print(format_table(rows))
+    if args.json:
+        settings = {"batch": batch, "heads": args.heads, "head_size": args.head_size, "repeats": repeats,
+                    "torch": torch.__version__,
+                    "cuda_device": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
+        records = [{**vars(row), "ratio": row.ratio} for row in rows]
+        Path(args.json).write_text(json.dumps({"settings": settings, "rows": records}, indent=2) + "\n")
     return 0
 
 

@@ -3,6 +3,7 @@
     python benchmarks/translator.py --smoke            # seconds, CPU (the test suite runs this)
     python benchmarks/translator.py                    # 256/256 x 2 layers, batch 128
     python benchmarks/translator.py --decoder bahdanau --device cuda --batch-size 256
+    python benchmarks/translator.py --device cuda --profile-steps profile.txt  # + where a step's time goes
     python benchmarks/translator.py --time-to-quality 10 --data PATH/fra.txt --threads 2
     python benchmarks/translator.py --time-to-quality 0.05 --smoke   # seconds (the test suite runs this)
 
@@ -164,6 +165,35 @@ def time_training(step, data, args, device: torch.device) -> dict:
     seconds = time.perf_counter() - started
     return {"tokens": tokens, "seconds": seconds, "tokens_per_s": tokens / seconds,
             "seconds_per_step": seconds / args.steps}
+
+
+PROFILED_STEPS = 3
+
+
+def profile_steps(step, data, args, device: torch.device, label: str) -> str:
+    """``torch.profiler``'s table of ``PROFILED_STEPS`` training steps (after the timed ones).
+
+    Sorted by the time each operator itself spent on the device (CUDA) or the CPU; the header
+    line gives the wall time of the profiled steps beside the sum of device time: a device busy
+    for a small part of the wall time means the step is bound by launching kernels, not by them.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    batches = batch_stream(data, args.batch_size, args.seed + 1)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    sort_by = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    with profile(activities=activities) as profiler:
+        started = time.perf_counter()
+        for _ in range(PROFILED_STEPS):
+            step(next(batches).to(device))
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        wall_ms = 1000 * (time.perf_counter() - started)
+    averages = profiler.key_averages()
+    device_ms = sum(event.self_device_time_total for event in averages) / 1000 if device.type == "cuda" else None
+    busy = f"; the device was busy {device_ms:.1f} ms of them" if device_ms is not None else ""
+    header = f"{label}: {PROFILED_STEPS} steps took {wall_ms:.1f} ms of wall time (profiled){busy}"
+    return header + "\n" + averages.table(sort_by=sort_by, row_limit=20) + "\n"
 
 
 # ---------------------------------------------------------------- time to quality
@@ -483,11 +513,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--profile-steps", metavar="PATH",
+                        help=f"after timing, profile {PROFILED_STEPS} steps of each model; write the tables to PATH")
     args = parser.parse_args(argv)
     if args.time_to_quality is not None:
         # the recipes fix these; silently ignoring them would misreport what was compared
         given = [name for name in ("embed_size", "num_hiddens", "num_layers", "batch_size", "steps", "warmup",
-                                   "amp") if getattr(args, name) is not None]
+                                   "amp", "profile_steps") if getattr(args, name) is not None]
         if given:
             parser.error(f"--{given[0].replace('_', '-')} is for the throughput mode, not --time-to-quality")
         if not (math.isfinite(args.time_to_quality) and args.time_to_quality > 0):
@@ -546,7 +578,7 @@ def main(argv=None) -> int:
 
     kinds = {"luong": "Luong (LSTM, one call + batched attention)",
              "bahdanau": "Bahdanau (LSTM, per-step loop)", "plain": "plain (LSTM, no attention)"}
-    rows = []
+    rows, profiles = [], []
     for label, model, step, precision in (
         (f"ours: {kinds[args.decoder]}", ours, our_step_fn(ours, use_amp, device), "bf16" if use_amp else "fp32"),
         ("d2l: Bahdanau (GRU, per-step loop)", reference, d2l_step_fn(reference, pad), "fp32"),
@@ -555,6 +587,8 @@ def main(argv=None) -> int:
         timing = time_training(step, data, args, device)
         rows.append({"model": label, "parameters": sum(p.numel() for p in model.parameters()),
                      "precision": precision, **timing})
+        if args.profile_steps:
+            profiles.append(profile_steps(step, data, args, device, f"{label}, {precision}"))
     ratio = rows[0]["tokens_per_s"] / rows[1]["tokens_per_s"]
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     threads = f", {torch.get_num_threads()} thread(s)" if device.type == "cpu" else ""
@@ -565,6 +599,8 @@ def main(argv=None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({"rows": rows, "ratio": ratio, "args": recorded_args(args),
                                                "device": name}, indent=2) + "\n")
+    if args.profile_steps:
+        Path(args.profile_steps).write_text("\n".join(profiles))
     return 0
 
 

@@ -30,18 +30,23 @@ def run_benchmark(tmp_path, tmp_path_factory, root, *args: str) -> subprocess.Co
     return result
 
 
-@pytest.fixture(scope="module")
-def bench():
-    """The benchmark script as a module (``benchmarks/`` is not a package)."""
-    script = Path(__file__).resolve().parent.parent / "benchmarks" / "translator.py"
-    spec = importlib.util.spec_from_file_location("benchmark_translator", script)
+def load_script(relative: str):
+    """A script of the repository as a module (``benchmarks/`` and ``scripts/`` are not packages)."""
+    script = Path(__file__).resolve().parent.parent / relative
+    spec = importlib.util.spec_from_file_location(script.stem, script)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
 
+@pytest.fixture(scope="module")
+def bench():
+    return load_script("benchmarks/translator.py")
+
+
 def test_benchmark_smoke_prints_the_table_with_a_ratio(tmp_path, tmp_path_factory, root):
-    result = run_benchmark(tmp_path, tmp_path_factory, root)
+    result = run_benchmark(tmp_path, tmp_path_factory, root, "--profile-steps", str(tmp_path / "profile.txt"))
     lines = result.stdout.strip().split("\n")
     assert lines[0].startswith("translator training throughput: generated corpus (2,000 pairs)")
     assert lines[1].split()[:5] == ["model", "parameters", "precision", "tokens/s", "ms/step"]
@@ -54,6 +59,16 @@ def test_benchmark_smoke_prints_the_table_with_a_ratio(tmp_path, tmp_path_factor
     ours, d2l = saved["rows"]
     assert ours["tokens"] == d2l["tokens"] > 0  # the same batches for both
     assert float(match.group(1)) == round(ours["tokens_per_s"] / d2l["tokens_per_s"], 2)
+    # --profile-steps: a profiler table per model, headed by its wall time
+    profile = (tmp_path / "profile.txt").read_text()
+    headers = re.findall(r"^(ours: Luong|d2l: Bahdanau).*: 3 steps took [\d.]+ ms of wall time", profile, re.M)
+    assert headers == ["ours: Luong", "d2l: Bahdanau"]
+    assert "Self CPU time total" in profile and "aten::" in profile
+    # and the GPU run's report shows the table (scripts/gpu_run.py reads these JSON files)
+    (tmp_path / "translator_fp32.json").write_text((tmp_path / "bench.json").read_text())
+    report = load_script("scripts/gpu_run.py").report(tmp_path, [])
+    assert f"| {ours['model']} | fp32 | {ours['tokens_per_s']:,.0f} |" in report
+    assert f"ratio (ours / d2l tokens/s): {saved['ratio']:.2f}x" in report
 
 
 def test_time_to_quality_smoke_trains_both_for_the_budget_and_scores_the_test_split(
@@ -88,9 +103,10 @@ def test_time_to_quality_smoke_trains_both_for_the_budget_and_scores_the_test_sp
 
 
 def test_time_to_quality_refuses_the_throughput_options(root):
-    result = subprocess.run([sys.executable, str(root / "benchmarks" / "translator.py"), "--time-to-quality",
-                             "1", "--steps", "5"], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2 and "--steps is for the throughput mode" in result.stderr
+    for option in (["--steps", "5"], ["--profile-steps", "p.txt"]):
+        result = subprocess.run([sys.executable, str(root / "benchmarks" / "translator.py"), "--time-to-quality",
+                                 "1", *option], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2 and f"{option[0]} is for the throughput mode" in result.stderr
 
 
 def tiny_d2l(bench, vocab_size: int = 12):

@@ -67,7 +67,7 @@ def test_format_histogram_bins():
 def test_utils_data_imports_only_torch_numpy_and_the_standard_library():
     """The dependency rule, read from the source (a fresh interpreter would cost seconds of torch import)."""
     allowed = set(sys.stdlib_module_names) | {"torch", "numpy", "utils", "__future__"}
-    cli = Path(fra_eng.__file__).parent.parent / "course" / "cli.py"  # `attn data` takes its argument types from it
+    cli = Path(fra_eng.__file__).parent.parent / "command_line.py"  # `attn data` takes its argument types from it
     cli_imports = [alias.name if isinstance(node, ast.Import) else node.module
                    for node in ast.parse(cli.read_text(encoding="utf-8")).body
                    if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names]
@@ -86,7 +86,7 @@ def test_utils_data_imports_only_torch_numpy_and_the_standard_library():
             for name in names:
                 root = name.split(".")[0]
                 if root == "utils":
-                    assert name.startswith("utils.data") or name in ("utils.validate", "utils.course.cli"), \
+                    assert name.startswith("utils.data") or name in ("utils.validate", "utils.command_line"), \
                         f"{path.name} imports {name}"
                 elif root == "pooch":  # the downloader, imported when downloading only
                     assert path.name == "fra_eng.py" and id(node) not in top_level, path.name

@@ -71,8 +71,8 @@ def require_lengths(name: str, lengths, *, shape: tuple[int, ...], low: int, hig
     The one check of valid lengths (a classifier's, an encoder's, a masked softmax's).
     ``shape_is`` and ``high_is`` name what the shape and the upper bound are (e.g.
     ``"src_steps"``), ``context`` says what they were read from (e.g. ``" for src of shape (2, 5)"``).
-    Reading the minimum and maximum synchronises with the device: call this once per batch at
-    an entry point, not per step.
+    Reading the minimum and maximum synchronises with the device (once: both are read together):
+    call this once per batch at an entry point, not per step.
     """
     if not torch.is_tensor(lengths):
         raise WrongType(f"{name} must be a torch.Tensor of shape {shape_is}; got {type(lengths).__name__}")
@@ -81,9 +81,11 @@ def require_lengths(name: str, lengths, *, shape: tuple[int, ...], low: int, hig
     if tuple(lengths.shape) != tuple(shape):
         raise ValueError(f"{name} must have shape {shape_is} = {tuple(shape)}{context}; "
                          f"got shape {tuple(lengths.shape)}")
-    if lengths.numel() and (int(lengths.min()) < low or int(lengths.max()) > high):
-        raise ValueError(f"{name} must be in [{low}, {high_is} = {high}]; got values from "
-                         f"{int(lengths.min())} to {int(lengths.max())}")
+    if lengths.numel():
+        smallest, largest = torch.stack(torch.aminmax(lengths)).tolist()  # one device sync, not two
+        if smallest < low or largest > high:
+            raise ValueError(f"{name} must be in [{low}, {high_is} = {high}]; got values from "
+                             f"{smallest} to {largest}")
 
 
 def _bounds(at_least, at_most) -> str:

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from utils.course.cli import fail, int_at_least, path_text
+from utils.command_line import fail, int_at_least, path_text
 from utils.data import fra_eng
 from utils.data.batches import TranslationData
 from utils.data.splits import generated_splits, split_by_source

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from utils.course.cli import fail, int_at_least, path_text, writable_folder
+from utils.command_line import fail, int_at_least, path_text, writable_folder
 from utils.pooling.task import LENGTH_QUANTILES, POOLINGS, PoolingTask
 from utils.pooling.training import build_and_train, evaluate_classifier, make_train_test, settings
 from utils.runtime import get_profile

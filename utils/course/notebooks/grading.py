@@ -29,8 +29,8 @@ from pathlib import Path
 
 import torch
 
+from utils.command_line import fail, int_at_least, number_in, path_text
 from utils.course.checks.core import Exercise, Outcome, chapters_with_exercises, judge, load_chapter
-from utils.course.cli import fail, int_at_least, number_in, path_text
 from utils.course.notebooks import sandbox
 from utils.course.notebooks.grade_collect import OPAQUE_KEY
 from utils.course.notebooks.grade_report import (

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nbformat
 
-from utils.course.cli import fail, path_text
+from utils.command_line import fail, path_text
 from utils.course.notebooks.cells import BEGIN_SOLUTION, END_SOLUTION, is_check, is_exercise, tags
 from utils.course.notebooks.execute import execute, execute_file, write
 

@@ -10,7 +10,7 @@ import argparse
 
 import torch
 
-from utils.course.cli import fail, int_at_least, number_in, path_text  # noqa: F401 (used by the commands)
+from utils.command_line import fail, int_at_least, number_in, path_text  # noqa: F401 (used by the commands)
 from utils.pretrained import PRETRAINED_NAMES, load_pretrained
 from utils.training.checkpoint import load_checkpoint
 

@@ -4,6 +4,7 @@
     attn train --profile smoke --steps 200 --checkpoint-every 50 --out runs/s
     attn train --profile smoke --out runs/s --resume        # continue after a crash
     attn train --profile cpu-real --decoder plain           # the real corpus, ~30 min on 2 cores
+    attn train --profile gpu-real --decoder transformer --data fra.txt   # the shipped models on a GPU
     attn train --profile gpu --data fra-eng --decoder bahdanau
     attn train --profile smoke --decoder transformer --no-norm-first   # post-LN
     torchrun --nproc_per_node=2 -m utils.course.cli train --profile gpu --out runs/ddp
@@ -16,7 +17,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from utils.course.cli import writable_folder
+from utils.command_line import writable_folder
 from utils.data import CorpusUnavailable, Vocab
 from utils.runtime import choose_device, get_profile, seed_everything
 from utils.seq2seq import ModelConfig, build_model
@@ -30,7 +31,7 @@ from utils.training.commands import (
     number_in,
     path_text,
 )
-from utils.training.config import DataSpec, TrainConfig, build_data, presets
+from utils.training.config import PRESETS, DataSpec, TrainConfig, build_data, presets
 from utils.training.loop import TrainingDiverged, train
 
 # options that change the model or the data: a resumed run must not change them
@@ -47,10 +48,11 @@ _TRAIN_OPTIONS = ("steps", "batch_size", "lr", "weight_decay", "clip_norm", "war
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = __doc__.split("\n", 2)[2]
-    parser.add_argument("--profile", choices=("smoke", "cpu", "cpu-real", "gpu"),
+    parser.add_argument("--profile", choices=PRESETS,
                         help="preset sizes: smoke (seconds), cpu (minutes, generated corpus), cpu-real "
-                             "(the real corpus on a laptop CPU: the shipped models' recipe), gpu (the "
-                             "real corpus on a GPU); default: $COURSE_PROFILE, else gpu with CUDA, else cpu")
+                             "(the real corpus on a laptop CPU: the shipped models' recipe), gpu-real (the "
+                             "same models with GPU batches in bf16), gpu (bigger models on the whole real "
+                             "corpus, on a GPU); default: $COURSE_PROFILE, else gpu with CUDA, else cpu")
     parser.add_argument("--out", metavar="DIR", type=path_text,
                         help="folder for checkpoint.pt and metrics.json (default: runs/PROFILE-DECODER)")
     start = parser.add_mutually_exclusive_group()
@@ -155,7 +157,7 @@ def _configs(args, profile: str, checkpoint: dict | None):
 def run(args: argparse.Namespace) -> int:
     try:
         apply_threads(args.threads)
-        profile = args.profile if args.profile == "cpu-real" else get_profile(args.profile)
+        profile = args.profile if args.profile in ("cpu-real", "gpu-real") else get_profile(args.profile)
         out_dir = Path(args.out or f"runs/{profile}-{args.decoder or 'luong'}")
         checkpoint_path = out_dir / CHECKPOINT_NAME
         checkpoint = read_checkpoint(checkpoint_path) if args.resume and checkpoint_path.is_file() else None
