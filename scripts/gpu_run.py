@@ -20,7 +20,8 @@ Each part's output goes to OUT/logs/PART.log, and OUT/summary.json says for each
 passed, failed (its exit status), ran out of time or was skipped (no time left), with its
 seconds. A failing part does not stop the others; the whole run ends by ``--deadline`` seconds
 (the training's budget shrinks to leave the parallel parts their time). ``OUT/report.md``
-gathers the tables. ``--tiny`` runs the same parts on the CPU at smoke sizes.
+gathers the tables. ``--tiny`` runs the same parts on the CPU at smoke sizes; ``--only training
+notebook_07`` runs just the parts so named (a retry, in the time that is left).
 """
 
 from __future__ import annotations
@@ -166,9 +167,9 @@ def timing_parts(out: Path, args) -> list[Part]:
     ]
 
 
-def training_part(out: Path, args, left: float) -> Part:
-    """The training, its budget cut to what the deadline leaves after the parallel parts."""
-    budget = min(args.minutes, (left - TOGETHER_SECONDS - TRAINING_OVERHEAD_SECONDS) / 60)
+def training_part(out: Path, args, left: float, reserve: float = TOGETHER_SECONDS) -> Part:
+    """The training, its budget cut to what the deadline leaves after ``reserve`` seconds (the parallel parts)."""
+    budget = min(args.minutes, (left - reserve - TRAINING_OVERHEAD_SECONDS) / 60)
     argv = [sys.executable, "benchmarks/gpu_training.py", "--data", args.data, "--out", str(out / "training")]
     argv += ["--tiny", "--device", "cpu"] if args.tiny else ["--minutes", f"{max(budget, 0.1):.2f}"]
     return Part("training", argv, 60 * max(budget, 0.1) + TRAINING_OVERHEAD_SECONDS + 30)
@@ -290,6 +291,9 @@ def main(argv=None) -> int:
     parser.add_argument("--minutes", type=float, default=2.5, help="the training's budget (default 2.5)")
     parser.add_argument("--notebooks", nargs="+", metavar="NAME", help="chapters to run (default: all, 07 first)")
     parser.add_argument("--tiny", action="store_true", help="the CPU rehearsal: smoke sizes, chapter 01 only")
+    parser.add_argument("--only", nargs="+", metavar="PART",
+                        help="run only the parts whose names start with one of these (a retry: --only training "
+                             "notebook_07)")
     parser.add_argument("--notebook", help=argparse.SUPPRESS)  # internal: run one notebook (a part) by path
     parser.add_argument("--profile", default="gpu", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -304,10 +308,16 @@ def main(argv=None) -> int:
     info = environment(out)
     print(f"{info['nvidia_smi'] or 'no GPU'}; torch {info['torch']}, CUDA available: {info['cuda_available']}",
           flush=True)
-    for part in timing_parts(out, args):
+    def chosen(parts: list[Part]) -> list[Part]:
+        return [part for part in parts if not args.only or any(part.name.startswith(p) for p in args.only)]
+
+    together = chosen(together_parts(out, args))
+    for part in chosen(timing_parts(out, args)):
         runner.run(part)
-    runner.run(training_part(out, args, runner.left()))
-    runner.run_together(together_parts(out, args))
+    training = training_part(out, args, runner.left(), reserve=TOGETHER_SECONDS if together else 0)
+    for part in chosen([training]):
+        runner.run(part)
+    runner.run_together(together)
     summary = runner.summary()
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out / "report.md").write_text(report(out, summary))

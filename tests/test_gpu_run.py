@@ -113,6 +113,19 @@ def test_the_training_budget_shrinks_to_leave_the_parallel_parts_their_time(gpu_
     tight = gpu_run.training_part(tmp_path, args, left=gpu_run.TOGETHER_SECONDS + gpu_run.TRAINING_OVERHEAD_SECONDS + 60)
     assert tight.argv[tight.argv.index("--minutes") + 1] == "1.00"
     assert tight.limit == 60 + gpu_run.TRAINING_OVERHEAD_SECONDS + 30
+    alone = gpu_run.training_part(tmp_path, args, left=gpu_run.TRAINING_OVERHEAD_SECONDS + 60, reserve=0)
+    assert alone.argv[alone.argv.index("--minutes") + 1] == "1.00"
+
+
+def test_only_runs_the_parts_named(gpu_run, tmp_path, monkeypatch):
+    """A retry: ``--only`` keeps the parts whose names start with what it is given."""
+    ran = []
+    monkeypatch.setattr(gpu_run.Runner, "run", lambda self, part: ran.append(part.name) or part)
+    monkeypatch.setattr(gpu_run.Runner, "run_together", lambda self, parts, at_once=3: ran.extend(p.name for p in parts))
+    monkeypatch.setattr(gpu_run, "environment", lambda out: {"nvidia_smi": "", "torch": "", "cuda_available": False})
+    gpu_run.main(["--out", str(tmp_path), "--data", "fra.txt", "--only", "training", "notebook_0"])
+    assert ran == ["training", "notebook_07", "notebook_08", "notebook_05", "notebook_02", "notebook_06",
+                   "notebook_03", "notebook_04", "notebook_01"]
 
 
 def test_the_carried_wheels_are_the_locks_versions(root):
