@@ -46,6 +46,7 @@ NOTEBOOKS = ("07_attention_translator", "08_transformer", "05_multihead_gated_se
              "01_masked_softmax")
 TINY_NOTEBOOKS = ("01_masked_softmax",)
 UNIT_TESTS_AFTER = 4  # chapters: the unit tests start after the first four (07, 08, 05, 02)
+ATTENTION_LENGTHS = (128, 256, 512, 1024, 2048, 4096, 8192)
 PARALLEL = 3  # parts at a time in the second phase (the machine has 16 cores, one GPU)
 TOGETHER_SECONDS = 150  # kept for the second phase when the training's budget is set
 MIN_START_SECONDS = 20  # no part starts with less than this left
@@ -155,10 +156,13 @@ def environment(out: Path) -> dict:
 
 def timing_parts(out: Path, args) -> list[Part]:
     python, device = sys.executable, "cpu" if args.tiny else "cuda"
-    size = ["--smoke"] if args.tiny else []
+    # on the GPU: lengths up to where the naive path's weights take gigabytes, and more timed
+    # steps than the CPU default (a step of ours takes milliseconds there)
+    attention_sizes = ["--smoke"] if args.tiny else ["--lengths", *map(str, ATTENTION_LENGTHS)]
+    translator_sizes = ["--smoke"] if args.tiny else ["--steps", "100", "--warmup", "10"]
     attention = [python, "benchmarks/attention.py", "--device", device, "--dtypes", "float32", "bfloat16",
-                 "--json", str(out / "attention.json"), *size]
-    translator = [python, "benchmarks/translator.py", "--device", device, *size]
+                 "--json", str(out / "attention.json"), *attention_sizes]
+    translator = [python, "benchmarks/translator.py", "--device", device, *translator_sizes]
     return [
         Part("attention", attention, 60),
         Part("translator_bf16", [*translator, "--amp", "bf16", "--json", str(out / "translator_bf16.json"),

@@ -98,6 +98,10 @@ def test_the_gpu_run_times_cuda_in_both_precisions_and_the_rehearsal_the_cpu(gpu
         assert list(timing) == ["attention", "translator_bf16", "translator_fp32"]
         for argv in timing.values():
             assert argv[argv.index("--device") + 1] == device and ("--smoke" in argv) == tiny
+        if not tiny:
+            assert "8192" in timing["attention"] and timing["translator_fp32"][-4:] == ["--amp", "off", "--json",
+                                                                                       str(tmp_path / "translator_fp32.json")]
+            assert timing["translator_bf16"][timing["translator_bf16"].index("--steps") + 1] == "100"
         assert timing["attention"][timing["attention"].index("--dtypes") + 1:][:2] == ["float32", "bfloat16"]
         together = [part.name for part in gpu_run.together_parts(tmp_path, args)]
         expected = ["notebook_01", "tests_all"] if tiny else [
