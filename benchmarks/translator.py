@@ -498,8 +498,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split("\n", 2)[2])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few steps (seconds on a CPU)")
-    parser.add_argument("--decoder", choices=("luong", "bahdanau", "plain"), default="luong",
-                        help="our decoder (default luong); the d2l side is always its Bahdanau decoder")
+    parser.add_argument("--decoder", choices=("luong", "bahdanau", "plain", "transformer"), default="luong",
+                        help="our decoder (default luong; transformer: encoder and decoder, 4 heads, feed-forward "
+                             "4 x hidden); the d2l side is always its Bahdanau decoder")
     parser.add_argument("--generated", type=int, metavar="N", help="pairs of the generated corpus")
     parser.add_argument("--data", metavar="PATH", help="a local fra.txt / fra-eng.zip instead")
     parser.add_argument("--max-pairs", type=int, default=None, metavar="N", help="first N pairs of --data")
@@ -577,7 +578,8 @@ def main(argv=None) -> int:
     reference(first.src, first.tgt_in, first.src_valid_lens)  # materialise d2l's lazy layers
 
     kinds = {"luong": "Luong (LSTM, one call + batched attention)",
-             "bahdanau": "Bahdanau (LSTM, per-step loop)", "plain": "plain (LSTM, no attention)"}
+             "bahdanau": "Bahdanau (LSTM, per-step loop)", "plain": "plain (LSTM, no attention)",
+             "transformer": "Transformer (pre-LN, 4 heads)"}
     rows, profiles = [], []
     for label, model, step, precision in (
         (f"ours: {kinds[args.decoder]}", ours, our_step_fn(ours, use_amp, device), "bf16" if use_amp else "fp32"),

@@ -3,18 +3,20 @@
     python scripts/gpu_run.py --data .data/fra.txt --out /tmp/gpu           # on the GPU machine, ~8.5 min
     python scripts/gpu_run.py --data .data/fra.txt --out /tmp/gpu --tiny    # the rehearsal: a CPU, tiny sizes
 
-The parts, in order. The first four time things, so each runs alone on the machine:
+The parts, in order. Those up to the training time things, so each runs alone on the machine:
 
   environment       nvidia-smi and versions                       environment.json
   attention         benchmarks/attention.py, CUDA, fp32 and bf16  attention.json
   translator_bf16   benchmarks/translator.py, ours in bf16 vs d2l translator_bf16.json, translator_profile.txt
   translator_fp32   the same with ours in fp32 (like for like)    translator_fp32.json
+  translator_transformer  our Transformer (bf16) vs d2l, profiled  translator_transformer*.json|txt
   training          benchmarks/gpu_training.py for --minutes      training/
   then, together (they only have to pass):
   tests_cuda        pytest on the test files with CUDA-only tests
   ddp               torchrun, one process, NCCL: attn train --profile smoke
   notebook_NAME     chapters in the gpu profile, cell by cell      notebooks/NAME.ipynb, NAME.json
-  tests_all         the unit tests, as far as time allows
+                    (07, 08, 05, 02: those with CUDA-specific cells; then the unit tests; then 06, 03, 04, 01)
+  tests_all         the unit tests (but the browser's, grading's and JupyterLab's), as far as time allows
 
 Each part's output goes to OUT/logs/PART.log, and OUT/summary.json says for each whether it
 passed, failed (its exit status), ran out of time or was skipped (no time left), with its
@@ -168,6 +170,9 @@ def timing_parts(out: Path, args) -> list[Part]:
         Part("translator_bf16", [*translator, "--amp", "bf16", "--json", str(out / "translator_bf16.json"),
                                  "--profile-steps", str(out / "translator_profile.txt")], 90),
         Part("translator_fp32", [*translator, "--amp", "off", "--json", str(out / "translator_fp32.json")], 75),
+        Part("translator_transformer", [*translator, "--decoder", "transformer", "--amp", "bf16", "--json",
+                                        str(out / "translator_transformer.json"), "--profile-steps",
+                                        str(out / "translator_transformer_profile.txt")], 75),
     ]
 
 
@@ -250,7 +255,7 @@ def report(out: Path, summary: list[dict]) -> str:
     env = read_json(out / "environment.json") or {}
     lines += ["", f"nvidia-smi: {env.get('nvidia_smi')}",
               f"python {env.get('python')}, torch {env.get('torch')}, CUDA {env.get('cuda')}, cuDNN {env.get('cudnn')}"]
-    for name in ("translator_bf16", "translator_fp32"):
+    for name in ("translator_bf16", "translator_fp32", "translator_transformer"):
         result = read_json(out / f"{name}.json")
         if result:
             lines += ["", f"## {name}", "", "| model | precision | tokens/s | ms/step |", "|---|---|---|---|"]

@@ -102,6 +102,12 @@ def test_time_to_quality_smoke_trains_both_for_the_budget_and_scores_the_test_sp
     assert [set(example) for example in saved["examples"]] == [{"source", "reference", "ours", "d2l"}] * 3
 
 
+def test_our_transformer_is_timed_against_d2l_too(bench, capsys):
+    assert bench.main(["--smoke", "--device", "cpu", "--decoder", "transformer", "--steps", "2", "--warmup", "1"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("ours:", "d2l:"))]
+    assert rows[0].startswith("ours: Transformer (pre-LN, 4 heads)") and rows[1].startswith("d2l: Bahdanau")
+
+
 def test_time_to_quality_refuses_the_throughput_options(root):
     for option in (["--steps", "5"], ["--profile-steps", "p.txt"]):
         result = subprocess.run([sys.executable, str(root / "benchmarks" / "translator.py"), "--time-to-quality",

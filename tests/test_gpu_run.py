@@ -95,7 +95,8 @@ def test_the_gpu_run_times_cuda_in_both_precisions_and_the_rehearsal_the_cpu(gpu
         args = argparse.Namespace(tiny=tiny, data="fra.txt", minutes=2.5,
                                                                   notebooks=None)
         timing = {part.name: part.argv for part in gpu_run.timing_parts(tmp_path, args)}
-        assert list(timing) == ["attention", "translator_bf16", "translator_fp32"]
+        assert list(timing) == ["attention", "translator_bf16", "translator_fp32", "translator_transformer"]
+        assert timing["translator_transformer"][timing["translator_transformer"].index("--decoder") + 1] == "transformer"
         for argv in timing.values():
             assert argv[argv.index("--device") + 1] == device and ("--smoke" in argv) == tiny
         if not tiny:
