@@ -49,6 +49,23 @@ def test_doctor_checks_the_course_ranges_not_the_lock_pins():
     assert not {"torch", "numpy"} & set(named(out_of_range({"torch": "2.11.0", "numpy": "2.4.6"})))
 
 
+def test_doctor_reads_a_checkout_that_is_not_installed(monkeypatch):
+    """Run from its folder on a bare PyTorch machine (PYTHONPATH, no `pip install`), the course has no
+    package metadata: doctor reads pyproject.toml instead of failing with a traceback."""
+    from utils.course import doctor
+
+    def not_installed(name):
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(doctor.metadata, "metadata", not_installed)
+    monkeypatch.setattr(doctor.metadata, "requires", not_installed)
+    supported, requirements, where = doctor.course_metadata()
+    assert supported == ">=3.11,<3.14" and "torch>=2.11" in requirements
+    assert where.startswith("not installed: run from ")
+    lines, _ = doctor.report()
+    assert any(line.startswith("course: not installed") for line in lines)
+
+
 def test_doctor_knows_a_uv_environment_from_its_pyvenv_cfg(tmp_path):
     (tmp_path / "pyvenv.cfg").write_text("home = /usr/bin\nuv = 0.13.8\nversion_info = 3.12.1\n")
     assert built_by_uv(str(tmp_path))

@@ -49,10 +49,29 @@ def version_drift(locked: dict[str, str], installed: dict[str, str]) -> list[str
     return drift
 
 
-def out_of_range(installed: dict[str, str]) -> list[str]:
-    """The course's requirements (pyproject.toml's ranges, as installed) that this environment misses."""
+def course_metadata() -> tuple[str | None, list[str], str]:
+    """``(Requires-Python, requirements, where they come from)`` of the course.
+
+    From the installed package's metadata; for a course run from its folder without being
+    installed (``PYTHONPATH``, as on a bare PyTorch machine), from that folder's
+    ``pyproject.toml``; ``(None, [], ...)`` when neither is there.
+    """
+    try:
+        return metadata.metadata(DISTRIBUTION)["Requires-Python"], metadata.requires(DISTRIBUTION) or [], "installed"
+    except metadata.PackageNotFoundError:
+        pyproject = PROJECT_ROOT / "pyproject.toml"
+        if not pyproject.is_file():
+            return None, [], "not installed, and no pyproject.toml beside it"
+        project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+        return (project.get("requires-python"), project.get("dependencies", []),
+                f"not installed: run from {PROJECT_ROOT} (`pip install -e .` there installs it)")
+
+
+def out_of_range(installed: dict[str, str], requirements: list[str] | None = None) -> list[str]:
+    """The course's requirements (pyproject.toml's ranges; default: ``course_metadata``'s) that
+    this environment misses."""
     missing = []
-    for spec in metadata.requires(DISTRIBUTION) or []:
+    for spec in course_metadata()[1] if requirements is None else requirements:
         requirement = Requirement(spec)
         if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
             continue
@@ -83,8 +102,9 @@ def report() -> tuple[list[str], list[str]]:
     """(lines to print, problems found)."""
     lines, problems = [], []
     lines.append(f"python: {platform.python_version()} ({sys.executable})")
-    supported = metadata.metadata(DISTRIBUTION)["Requires-Python"]
-    if not SpecifierSet(supported).contains(platform.python_version()):
+    supported, requirements, where = course_metadata()
+    lines.append(f"course: {where}")
+    if supported and not SpecifierSet(supported).contains(platform.python_version()):
         problems.append(f"the course runs on Python {supported}")
     lines.append(f"platform: {platform.platform()}")
     cuda = torch.cuda.is_available()
@@ -103,7 +123,7 @@ def report() -> tuple[list[str], list[str]]:
         lines.append(f"d2l: cannot be imported ({type(error).__name__}: {error})")
         problems.append("d2l does not import")
     installed = installed_versions()
-    missing = out_of_range(installed)
+    missing = out_of_range(installed, requirements)
     lines += [f"  outside the course's range: {item}" for item in missing]
     if missing:
         problems.append(f"{len(missing)} requirements not met (`pip install -e .` in the course folder)")
