@@ -550,7 +550,12 @@ def test_chapter_08_is_graded_with_its_forbidden_calls(tmp_path):
     rows = table(tmp_path / "grades")
     full = sum(exercise.points for exercise in load_chapter(8))
     assert full == 11
+    # every exercise's verdict and reason in the message: 8.4 fails now and then (about 1 run in 8, on
+    # the solved notebook or the other), status "ok", cause not found yet
+    verdicts = {name: [(g["id"], g["verdict"], g["points"], g.get("reason"))
+                       for g in report(tmp_path / "grades", name)["exercises"] if g["verdict"] != "passed"]
+                for name in ("08_solved.ipynb", "08_cheat.ipynb")}
     assert [(rows[name]["status"], int(rows[name]["points"]), int(rows[name]["max_points"]))
-            for name in ("08_solved.ipynb", "08_cheat.ipynb")] == [("ok", full, full), ("ok", full - 3, full)]
+            for name in ("08_solved.ipynb", "08_cheat.ipynb")] == [("ok", full, full), ("ok", full - 3, full)], verdicts
     grades = {grade["id"]: grade for grade in report(tmp_path / "grades", "08_cheat.ipynb")["exercises"]}
     assert grades["8.3"]["verdict"] == "forbidden" and grades["8.3"]["points"] == 0
