@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 
 import pytest
@@ -41,6 +42,41 @@ def test_exercises_are_numbered_in_order_and_points_never_fall(chapter):
     falls = [f"{before.id} ({before.points} points) comes before {after.id} ({after.points} points)"
              for before, after in pairwise(exercises) if after.points < before.points]
     assert not falls, f"chapter {chapter}: points fall: " + "; ".join(falls)
+
+
+def _same(a, b) -> bool:
+    if torch.is_tensor(a):  # close, not equal: a matrix product may sum in another order
+        return torch.is_tensor(b) and a.shape == b.shape and torch.allclose(a, b, rtol=1e-5, atol=1e-6)
+    if isinstance(a, (list, tuple)):
+        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(map(_same, a, b))
+    return a == b
+
+
+def test_expected_values_do_not_change_when_threads_compute_them_at_once():
+    """``attn grade`` judges notebooks in threads; cases that build a seeded module drew from
+    torch's global generator, so one thread's draws landed between another's seed and its
+    weights, and a right answer failed now and then (exercise 8.4 in CI)."""
+    cases = [(exercise, case) for chapter in (3, 4, 5, 6, 7, 8) for exercise in load_chapter(chapter)
+             for case in exercise.cases]
+    alone = [exercise.expected(case) for exercise, case in cases]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        runs = list(pool.map(lambda _: [exercise.expected(case) for exercise, case in cases], range(8)))
+    changed = sorted({f"{exercise.id} {case.label}" for run in runs
+                      for (exercise, case), value, first in zip(cases, run, alone, strict=True)
+                      if not _same(value, first)})
+    assert not changed, changed
+
+
+def test_a_check_leaves_the_learners_random_stream_alone():
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    check("8.4", get_exercise("8.4").reference)  # its cases seed and build layers
+    assert torch.equal(torch.rand(3), expected_next)
+    torch.manual_seed(123)
+    with pytest.raises(ExerciseFailed):
+        check("8.4", lambda x, *parts: x)
+    assert torch.equal(torch.rand(3), expected_next)
 
 
 def test_correct_answer_prints_one_line(capsys):

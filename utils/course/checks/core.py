@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,7 +78,10 @@ class Exercise:
             raise ValueError(f"exercise {self.id}: a hint tier is empty")
 
     def expected(self, case: Case) -> Any:
-        return self.call(self.reference, case.make())
+        # one at a time: a case may build a module from torch's global generator (``global_seed``),
+        # and ``attn grade`` judges several notebooks in threads, whose draws would interleave
+        with _EXPECTED_ONE_AT_A_TIME:
+            return self.call(self.reference, case.make())
 
 
 @dataclass
@@ -97,6 +101,7 @@ class ExerciseFailed(AssertionError):
 
 
 _REGISTRY: dict[str, Exercise] = {}
+_EXPECTED_ONE_AT_A_TIME = threading.Lock()
 
 
 def register(*exercises: Exercise) -> None:
@@ -200,6 +205,13 @@ def check(exercise_id: str, answer: Any) -> None:
     and how to get the next ones (:func:`hint`).
     """
     exercise = get_exercise(exercise_id)
+    # the cases build seeded modules: the notebook's random numbers after a check are the ones
+    # it would have drawn without it
+    with torch.random.fork_rng(devices=[]):
+        _check_every_case(exercise, answer)
+
+
+def _check_every_case(exercise: Exercise, answer: Any) -> None:
     hidden = sum(case.hidden for case in exercise.cases)
     for case in exercise.cases:
         outcome = run_case(exercise, answer, case)
