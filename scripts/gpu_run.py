@@ -129,10 +129,10 @@ class Runner:
 
 
 def environment(out: Path) -> dict:
-    """The machine: nvidia-smi's line, the versions, the GPU torch sees."""
-    import platform
-
+    """The machine: what ``metrics.json`` records (versions, the device), and nvidia-smi's lines."""
     import torch
+
+    from utils.training.metrics_file import environment_info
 
     def command(*argv: str) -> str:
         try:
@@ -140,17 +140,16 @@ def environment(out: Path) -> dict:
         except (OSError, subprocess.TimeoutExpired) as error:
             return f"({argv[0]}: {error})"
 
-    info = {"python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda,
-            "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
-            "cuda_available": torch.cuda.is_available(), "cpus": os.cpu_count(),
-            "nvidia_smi": command("nvidia-smi", "--query-gpu=name,memory.total,driver_version,clocks.max.sm",
-                                  "--format=csv,noheader"),
-            "nvidia_smi_full": command("nvidia-smi")}
+    info = environment_info("cuda" if torch.cuda.is_available() else "cpu")
+    info |= {"cpus": os.cpu_count(),
+             "nvidia_smi": command("nvidia-smi", "--query-gpu=name,memory.total,driver_version,clocks.max.sm",
+                                   "--format=csv,noheader"),
+             "nvidia_smi_full": command("nvidia-smi")}
     if torch.cuda.is_available():
         properties = torch.cuda.get_device_properties(0)
-        info["gpu"] = {"name": properties.name, "memory_gib": round(properties.total_memory / 2**30, 1),
-                       "multiprocessors": properties.multi_processor_count,
-                       "capability": f"{properties.major}.{properties.minor}"}
+        info["device"] |= {"memory_gib": round(properties.total_memory / 2**30, 1),
+                           "multiprocessors": properties.multi_processor_count,
+                           "capability": f"{properties.major}.{properties.minor}"}
     (out / "environment.json").write_text(json.dumps(info, indent=2) + "\n")
     return info
 
@@ -252,8 +251,10 @@ def report(out: Path, summary: list[dict]) -> str:
     lines = ["# GPU run", "", "| part | status | seconds |", "|---|---|---|"]
     lines += [f"| {row['part']} | {row['status']} | {row['seconds']} |" for row in summary]
     env = read_json(out / "environment.json") or {}
+    versions = env.get("versions", {})
     lines += ["", f"nvidia-smi: {env.get('nvidia_smi')}",
-              f"python {env.get('python')}, torch {env.get('torch')}, CUDA {env.get('cuda')}, cuDNN {env.get('cudnn')}"]
+              f"python {versions.get('python')}, torch {versions.get('torch')}, CUDA {versions.get('cuda')}, "
+              f"cuDNN {versions.get('cudnn')}"]
     for name in ("translator_bf16", "translator_fp32", "translator_transformer"):
         result = read_json(out / f"{name}.json")
         if result:
@@ -314,7 +315,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     runner = Runner(out, time.monotonic() + args.deadline)
     info = environment(out)
-    print(f"{info['nvidia_smi'] or 'no GPU'}; torch {info['torch']}, CUDA available: {info['cuda_available']}",
+    print(f"{info['nvidia_smi'] or 'no GPU'}; torch {info['versions']['torch']}, device {info['device']['name']}",
           flush=True)
     def chosen(parts: list[Part]) -> list[Part]:
         return [part for part in parts if not args.only or any(part.name.startswith(p) for p in args.only)]

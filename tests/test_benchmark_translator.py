@@ -3,16 +3,15 @@ time-to-quality table (equal minutes, test BLEU), and the d2l model's greedy dec
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
+from repository_scripts import load_script
 
 from utils.data import TranslationData, generated_splits
 
@@ -28,16 +27,6 @@ def run_benchmark(tmp_path, tmp_path_factory, root, *args: str) -> subprocess.Co
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return result
-
-
-def load_script(relative: str):
-    """A script of the repository as a module (``benchmarks/`` and ``scripts/`` are not packages)."""
-    script = Path(__file__).resolve().parent.parent / relative
-    spec = importlib.util.spec_from_file_location(script.stem, script)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,7 @@ import tomllib
 
 import nbformat
 import pytest
-
-from tests.test_benchmark_translator import load_script
+from repository_scripts import load_script
 
 
 @pytest.fixture(scope="module")
@@ -127,10 +126,23 @@ def test_only_runs_the_parts_named(gpu_run, tmp_path, monkeypatch):
     ran = []
     monkeypatch.setattr(gpu_run.Runner, "run", lambda self, part: ran.append(part.name) or part)
     monkeypatch.setattr(gpu_run.Runner, "run_together", lambda self, parts, at_once=3: ran.extend(p.name for p in parts))
-    monkeypatch.setattr(gpu_run, "environment", lambda out: {"nvidia_smi": "", "torch": "", "cuda_available": False})
+    monkeypatch.setattr(gpu_run, "environment",
+                        lambda out: {"nvidia_smi": "", "versions": {"torch": ""}, "device": {"name": "cpu"}})
     gpu_run.main(["--out", str(tmp_path), "--data", "fra.txt", "--only", "training", "notebook_0"])
     assert ran == ["training", "notebook_07", "notebook_08", "notebook_05", "notebook_02", "notebook_06",
                    "notebook_03", "notebook_04", "notebook_01"]
+
+
+def test_the_environment_is_what_metrics_files_record_and_the_report_quotes_it(gpu_run, tmp_path):
+    import torch
+
+    info = gpu_run.environment(tmp_path)
+    assert json.loads((tmp_path / "environment.json").read_text()) == info
+    assert info["versions"]["torch"] == torch.__version__ and info["cpus"] == os.cpu_count()
+    assert info["device"]["type"] == ("cuda" if torch.cuda.is_available() else "cpu")
+    versions = info["versions"]
+    assert (f"python {versions['python']}, torch {versions['torch']}, CUDA {versions['cuda']}, "
+            f"cuDNN {versions['cudnn']}") in gpu_run.report(tmp_path, [])
 
 
 def test_the_carried_wheels_are_the_locks_versions(root):

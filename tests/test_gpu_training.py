@@ -13,8 +13,8 @@ import sys
 
 import pytest
 import torch
+from repository_scripts import load_script
 
-from tests.test_benchmark_translator import load_script
 from utils.data import generate_corpus
 from utils.pretrained import write_pairs_tsv
 from utils.training import presets
