@@ -11,6 +11,7 @@ import dataclasses
 import pytest
 import torch
 from overfit import overfit_batch
+from torch.overrides import TorchFunctionMode
 
 from utils.data import TranslationData, generate_corpus
 from utils.data.splits import Splits
@@ -99,6 +100,30 @@ def test_source_padding_does_not_change_the_real_outputs(norm_first):
     assert (weights2[..., 6:] == 0).all()
     memory = model.encode(garbage, src_valid_lens)
     assert memory.state is None and (memory.outputs[1, 2:] == 0).all()
+
+
+class _CountedLengthChecks(TorchFunctionMode):
+    """Counts ``torch.aminmax``: how ``utils.validate.require_lengths`` reads a batch's lengths
+    (one device synchronisation on a GPU)."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        self.calls += func is torch.aminmax
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("num_layers", [1, 3])
+def test_the_source_lengths_are_checked_once_not_in_every_layer(num_layers):
+    model = tiny(num_layers=num_layers)
+    src, src_valid_lens, tgt_in = batch()
+    with torch.no_grad(), _CountedLengthChecks() as counted:
+        model(src, src_valid_lens, tgt_in)
+    assert counted.calls == 1
+    with pytest.raises(ValueError, match="src_valid_lens"):  # and the one check still says what is wrong
+        model(src, src_valid_lens + 1, tgt_in)
 
 
 def test_future_target_tokens_do_not_change_earlier_outputs():

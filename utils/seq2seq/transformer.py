@@ -23,6 +23,7 @@ from utils.attention import (
     PositionalEncoding,
     TransformerDecoderLayer,
     TransformerEncoderLayer,
+    length_mask,
 )
 from utils.seq2seq.decoders import Decoder
 from utils.seq2seq.encoder import Memory, require_source
@@ -68,9 +69,11 @@ class TransformerEncoder(nn.Module):
         require_source(src, src_valid_lens)
         src_valid_lens = src_valid_lens.to(src.device)
         x = self.dropout(self.positions(self.embedding(src) * math.sqrt(self.d_model)))  # (batch, S, d)
+        # the lengths were checked above: every layer gets the same mask (lengths given to each
+        # layer would be checked again there, one device synchronisation per layer on a GPU)
+        keep = length_mask(src_valid_lens, src.shape[1])  # (batch, S), True = a real token
         for layer in self.layers:
-            x, _ = layer(x, valid_lens=src_valid_lens)
-        keep = torch.arange(src.shape[1], device=src.device) < src_valid_lens[:, None]  # (batch, S)
+            x, _ = layer(x, key_padding_mask=~keep)
         outputs = self.norm(x) * keep.unsqueeze(-1).to(x.dtype)
         return Memory(outputs, None, src_valid_lens)
 
@@ -125,9 +128,11 @@ class TransformerDecoder(Decoder):
         offset = state.steps
         x = self.dropout(self.positions(self.embedding(tgt_in) * math.sqrt(self.d_model), offset))
         caches, last = [], len(self.layers) - 1
+        # the encoder checked the source lengths: one mask for every layer (as in the encoder)
+        source_padding = ~length_mask(memory.valid_lens, memory.outputs.shape[1])  # (batch, src_steps)
         for index, (layer, cache) in enumerate(zip(self.layers, state.layers, strict=True)):
             # only the last layer's weights are returned: the others take the fused kernel
-            x, cache, weights = layer(x, cache=cache, memory_valid_lens=memory.valid_lens,
+            x, cache, weights = layer(x, cache=cache, memory_key_padding_mask=source_padding,
                                       need_weights=index == last)
             caches.append(cache)
         self.head_weights = weights.detach()  # (batch, heads, T, src_steps)
