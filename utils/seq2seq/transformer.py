@@ -72,8 +72,9 @@ class TransformerEncoder(nn.Module):
         # the lengths were checked above: every layer gets the same mask (lengths given to each
         # layer would be checked again there, one device synchronisation per layer on a GPU)
         keep = length_mask(src_valid_lens, src.shape[1])  # (batch, S), True = a real token
+        padding = ~keep
         for layer in self.layers:
-            x, _ = layer(x, key_padding_mask=~keep)
+            x, _ = layer(x, key_padding_mask=padding)
         outputs = self.norm(x) * keep.unsqueeze(-1).to(x.dtype)
         return Memory(outputs, None, src_valid_lens)
 

@@ -7,7 +7,7 @@ from torch import nn
 
 from utils.attention.masking import length_mask, masked_softmax
 from utils.attention.pooling import AttentionPooling
-from utils.course.checks.compare import compare_values, expect, global_seed, set_linear_weight
+from utils.course.checks.compare import compare_values, expect, set_linear_weight
 from utils.course.checks.core import Case, Exercise, register
 from utils.pooling.classifiers import last_valid_state, mean_over_valid
 
@@ -24,8 +24,8 @@ def _with_inf_padding(outputs: torch.Tensor, valid_lens: torch.Tensor) -> torch.
 def _pool_with_shared_weights(answer, args):
     """Build the class, load the reference's weights (same names), pool ``args``."""
     num_hiddens, num_energy_hiddens, outputs, valid_lens = args
-    with global_seed(0):
-        reference = AttentionPooling(num_hiddens, num_energy_hiddens)
+    torch.manual_seed(0)
+    reference = AttentionPooling(num_hiddens, num_energy_hiddens)
     layer = answer(num_hiddens, num_energy_hiddens)
     layer.load_state_dict(reference.state_dict())
     with torch.no_grad():
@@ -76,8 +76,8 @@ def _one_hot_rows(*rows: list[int], steps: int) -> torch.Tensor:
 def _structured_with_shared_weights(answer, args):
     """Build the learner's class, give it the reference's weights (same names), run it: ``(M, A)``."""
     (num_hiddens, num_energy_hiddens, num_heads), outputs, valid_lens = args
-    with global_seed(0):
-        reference = ReferenceStructuredSelfAttention(num_hiddens, num_energy_hiddens, num_heads)
+    torch.manual_seed(0)
+    reference = ReferenceStructuredSelfAttention(num_hiddens, num_energy_hiddens, num_heads)
     layer = answer(num_hiddens, num_energy_hiddens, num_heads)
     for name in ("W_s1", "W_s2"):
         set_linear_weight(layer, name, getattr(reference, name).weight)

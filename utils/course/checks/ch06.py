@@ -6,7 +6,7 @@ from collections import Counter
 
 import torch
 
-from utils.course.checks.compare import expect, global_seed
+from utils.course.checks.compare import expect
 from utils.course.checks.core import Case, Exercise, register
 from utils.seq2seq import ModelConfig, build_model, greedy_decode
 
@@ -95,8 +95,8 @@ def _words(text: str) -> list[str]:
 def _toy_model(seed: int, eos_bias: float):
     """A small untrained plain seq2seq. Its weights are scaled up so that the argmax depends on the
     input, and ``eos_bias`` moves ``<eos>`` up or down, so rows stop at different steps."""
-    with global_seed(seed):
-        model = build_model(ModelConfig("plain", embed_size=8, num_hiddens=16, num_layers=1, dropout=0.0), 12, 10)
+    torch.manual_seed(seed)
+    model = build_model(ModelConfig("plain", embed_size=8, num_hiddens=16, num_layers=1, dropout=0.0), 12, 10)
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.mul_(3.0)
@@ -151,8 +151,9 @@ def _arange(*shape: int) -> torch.Tensor:
 
 def bidirectional_final_state(num_layers: int, batch: int, hiddens: int, seed: int) -> torch.Tensor:
     """``h_n`` of a real seeded ``nn.LSTM(bidirectional=True)`` run over random inputs."""
-    with global_seed(seed), torch.no_grad():
-        lstm = torch.nn.LSTM(4, hiddens, num_layers, batch_first=True, bidirectional=True)
+    torch.manual_seed(seed)
+    lstm = torch.nn.LSTM(4, hiddens, num_layers, batch_first=True, bidirectional=True)
+    with torch.no_grad():
         _, (h, _) = lstm(torch.randn(batch, 5, 4))
     return h
 

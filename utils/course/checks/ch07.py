@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from utils.course.checks.compare import compare_values, global_seed, seeded_randn
+from utils.course.checks.compare import compare_values, seeded_randn
 from utils.course.checks.core import Case, Exercise, register
 from utils.seq2seq import (
     BahdanauDecoder,
@@ -28,8 +28,8 @@ def _bahdanau_case(vocab, embed, hiddens, layers, batch, src_steps, valid_lens, 
 
 def _bahdanau_inputs(sizes, tokens, valid_lens):
     vocab, embed, hiddens, layers, seed = sizes
-    with global_seed(seed):
-        decoder = BahdanauDecoder(vocab, embed, hiddens, layers, dropout=0.0).eval()
+    torch.manual_seed(seed)
+    decoder = BahdanauDecoder(vocab, embed, hiddens, layers, dropout=0.0).eval()
     batch, src_steps = tokens.shape[0], int(valid_lens.max())
     keep = torch.arange(src_steps) < valid_lens[:, None]  # encoder outputs are zero on padding
     outputs = seeded_randn(batch, src_steps, hiddens, seed=seed + 1) * keep[..., None]
@@ -152,8 +152,8 @@ def _beam_step_case(batch, beams, vocab, layers, hiddens, seed, first_step=False
 def _toy_translator(seed):
     """A small untrained Luong model whose weights are scaled up (so the choices depend on the
     input) and that never writes <eos>, so every beam lives until ``max_len``."""
-    with global_seed(seed):
-        model = build_model(ModelConfig("luong", embed_size=8, num_hiddens=16, num_layers=1, dropout=0.0), 12, 10)
+    torch.manual_seed(seed)
+    model = build_model(ModelConfig("luong", embed_size=8, num_hiddens=16, num_layers=1, dropout=0.0), 12, 10)
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.mul_(3.0)

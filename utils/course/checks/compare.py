@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -139,19 +137,6 @@ def seeded_randn(*shape: int, seed: int, scale: float = 1.0) -> torch.Tensor:
     """``torch.randn(*shape) * scale`` from its own generator: a case's inputs never depend on the
     global random state (or on the cases run before it)."""
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed)) * scale
-
-
-@contextmanager
-def global_seed(seed: int) -> Iterator[None]:
-    """Run a block with torch's global generator seeded at ``seed``; put its state back after.
-
-    A module draws its initial weights from the global generator, so a case that builds one
-    seeds it; restoring the state leaves the learner's random stream as their notebook left it.
-    (Two threads must not use it at once: ``Exercise.expected`` holds a lock for that.)
-    """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
 
 
 def set_linear_weight(module, name: str, weight: torch.Tensor, why: str = "") -> None:

@@ -78,8 +78,8 @@ class Exercise:
             raise ValueError(f"exercise {self.id}: a hint tier is empty")
 
     def expected(self, case: Case) -> Any:
-        # one at a time: a case may build a module from torch's global generator (``global_seed``),
-        # and ``attn grade`` judges several notebooks in threads, whose draws would interleave
+        # one at a time: a case may seed torch's global generator and build a module from it, and
+        # ``attn grade`` judges several notebooks in threads, whose draws would interleave
         with _EXPECTED_ONE_AT_A_TIME:
             return self.call(self.reference, case.make())
 
